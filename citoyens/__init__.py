@@ -1,0 +1,97 @@
+"""Citoyens: a free family portal for French communes."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, session
+
+from citoyens import config as config_module
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: defaults ← environment ← `config` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.load(app.instance_path))
+    if config:
+        app.config.update(config)
+    url = config_module.normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", config_module.engine_options(url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_hooks(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from citoyens.database import configure_sqlite
+    from citoyens.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = app.config["SESSION_PROTECTION"]
+
+    from citoyens.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(session_token: str):
+        from sqlalchemy import select
+
+        return db.session.scalar(select(User).where(User.session_token == session_token))
+
+
+def register_blueprints(app: Flask) -> None:
+    from citoyens.accounts.views import bp as accounts_bp
+    from citoyens.admin.views import bp as admin_bp
+    from citoyens.core.views import bp as core_bp
+    from citoyens.pwa.views import bp as pwa_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(pwa_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from citoyens.errors import register
+
+    register(app)
+
+
+def register_hooks(app: Flask) -> None:
+    from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime
+    from citoyens.web import security_headers
+
+    app.before_request(enforce_lifetime)
+    app.after_request(security_headers)
+
+    @app.context_processor
+    def shell_context():
+        return {
+            "commune_name": app.config["COMMUNE_NAME"],
+            "clear_caches": session.pop(CLEAR_CACHES, False),
+        }
+
+
+def register_cli(app: Flask) -> None:
+    from citoyens.cli import register
+
+    register(app)

@@ -1,0 +1,199 @@
+"""Account verbs, callable from views, CLI and tests alike (no request parsing here).
+
+Each verb flushes and records an audit event; the caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from sqlalchemy import func, select
+
+from citoyens import audit
+from citoyens.accounts import tokens
+from citoyens.accounts.models import User
+from citoyens.accounts.passwords import hash_password, needs_rehash, verify_password
+from citoyens.database import utcnow
+from citoyens.extensions import db
+from citoyens.households.models import Household, HouseholdMember, Person
+from citoyens.mail import send_mail
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
+
+
+def _external_url(endpoint: str, **values) -> str:
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def register_parent(email: str, password: str, first_name: str, last_name: str) -> User | None:
+    """Create an account with its household and adult person, and mail the confirmation link.
+
+    If the address already has an account nothing is created and its owner is
+    told by e-mail instead: the page answers the same either way.
+    """
+    email = normalize_email(email)
+    existing = find_user(email)
+    if existing is not None:
+        send_mail(
+            "account-exists",
+            existing.email,
+            "Votre espace existe déjà",
+            "account_exists",
+            user=existing,
+            login_url=_external_url("accounts.login"),
+            reset_url=_external_url("accounts.forgot_password"),
+        )
+        audit.record("signup.existing-email", target=f"user:{existing.id}")
+        return None
+    household = Household()
+    person = Person(first_name=first_name.strip(), last_name=last_name.strip())
+    household.memberships.append(HouseholdMember(person=person, role="adult"))
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        role="parent",
+        first_name=person.first_name,
+        last_name=person.last_name,
+        household=household,
+        person=person,
+        password_changed_at=utcnow(),
+    )
+    db.session.add_all([household, person, user])
+    db.session.flush()
+    send_confirmation(user)
+    audit.record("signup", actor=user, target=f"user:{user.id}")
+    return user
+
+
+def send_confirmation(user: User) -> None:
+    token = tokens.make_token(user, tokens.CONFIRM)
+    send_mail(
+        "confirm-email",
+        user.email,
+        "Confirmez votre adresse e-mail",
+        "confirm_email",
+        sensitive=True,
+        user=user,
+        first_name=user.first_name,
+        link=_external_url("accounts.confirm_email", token=token),
+        hours=int(current_app.config["CONFIRM_TOKEN_MAX_AGE"].total_seconds() // 3600),
+    )
+
+
+def resend_confirmation(email: str) -> None:
+    """Send a new confirmation link if the address has an unconfirmed account; else nothing."""
+    user = find_user(email)
+    if user is not None and user.confirmed_at is None and user.password_hash:
+        send_confirmation(user)
+        audit.record("confirm.resent", target=f"user:{user.id}")
+
+
+def confirm_email(token: str) -> User | None:
+    """Mark the address confirmed. None for a forged, expired or already used token."""
+    data = tokens.read_token(token, tokens.CONFIRM, current_app.config["CONFIRM_TOKEN_MAX_AGE"])
+    if data is None:
+        return None
+    user = db.session.get(User, data[0])
+    if user is None or not tokens.token_matches(user, tokens.CONFIRM, data[1]):
+        return None
+    user.confirmed_at = utcnow()
+    audit.record("confirm", actor=user, target=f"user:{user.id}")
+    return user
+
+
+@dataclass
+class LoginResult:
+    user: User | None = None
+    unconfirmed: bool = False
+
+
+def authenticate(email: str, password: str) -> LoginResult:
+    """Check the credentials. An unconfirmed account is told so only with the right password."""
+    user = find_user(email)
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        audit.record("login.failed", target=f"user:{user.id}" if user else None)
+        return LoginResult()
+    if user.confirmed_at is None:
+        audit.record("login.unconfirmed", target=f"user:{user.id}")
+        return LoginResult(unconfirmed=True)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    audit.record("login", actor=user, target=f"user:{user.id}")
+    return LoginResult(user=user)
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link (or an activation link for an imported account) if the address is known."""
+    user = find_user(email)
+    if user is None or not user.active:
+        audit.record("reset.unknown-email")
+        return
+    token = tokens.make_token(user, tokens.RESET)
+    activation = user.password_hash is None
+    send_mail(
+        "activate-account" if activation else "reset-password",
+        user.email,
+        "Activez votre espace" if activation else "Choisissez un nouveau mot de passe",
+        "reset_password",
+        sensitive=True,
+        user=user,
+        first_name=user.first_name,
+        activation=activation,
+        link=_external_url("accounts.reset_password", token=token),
+        hours=int(current_app.config["RESET_TOKEN_MAX_AGE"].total_seconds() // 3600),
+    )
+    audit.record("reset.requested", target=f"user:{user.id}")
+
+
+def user_for_reset_token(token: str) -> User | None:
+    data = tokens.read_token(token, tokens.RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
+    if data is None:
+        return None
+    user = db.session.get(User, data[0])
+    if user is None or not user.active or not tokens.token_matches(user, tokens.RESET, data[1]):
+        return None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Set a new password and end every session of the account.
+
+    Following a reset link proves the address, so it also confirms it.
+    """
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    if user.confirmed_at is None:
+        user.confirmed_at = utcnow()
+    user.end_all_sessions()
+    audit.record("password.changed", actor=user, target=f"user:{user.id}")
+
+
+def create_staff(
+    email: str, first_name: str, last_name: str, password: str | None, *, admin: bool = False
+) -> User:
+    """Create an agent's (or administrator's) account, confirmed, with no household."""
+    user = User(
+        email=normalize_email(email),
+        password_hash=hash_password(password) if password else None,
+        role="admin" if admin else "staff",
+        first_name=first_name,
+        last_name=last_name,
+        confirmed_at=utcnow(),
+        password_changed_at=utcnow() if password else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("staff.created", target=f"user:{user.id}", details=user.role)
+    return user

@@ -1,0 +1,55 @@
+"""Session lifetime: an absolute limit and an idle timeout, checked on every request."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+AUTH_AT = "auth_at"
+REMEMBERED = "remembered"
+SEEN_AT = "seen_at"
+CLEAR_CACHES = "clear_caches"
+
+
+def start_session(user, remember: bool) -> None:
+    """A fresh session for a fresh login: nothing from before survives (fixation)."""
+    session.clear()
+    login_user(user, remember=remember)
+    session.permanent = True
+    now = int(time.time())
+    session[AUTH_AT] = now
+    session[SEEN_AT] = now
+    session[REMEMBERED] = bool(remember)
+
+
+def end_session() -> None:
+    logout_user()
+    session.clear()
+    session[CLEAR_CACHES] = True
+
+
+def enforce_lifetime():
+    """before_request hook: log out a session past its absolute or idle limit."""
+    if request.endpoint in (None, "static") or not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    # A session restored from a remember-me cookie starts its clock now.
+    auth_at = session.setdefault(AUTH_AT, now)
+    seen_at = session.get(SEEN_AT, now)
+    config = current_app.config
+    if session.get(REMEMBERED) or request.cookies.get(config["REMEMBER_COOKIE_NAME"]):
+        # "Se souvenir de moi": the phone stays logged in up to the cookie's 30 days.
+        absolute = idle = config["REMEMBER_COOKIE_DURATION"].total_seconds()
+    else:
+        absolute = config["SESSION_ABSOLUTE_LIFETIME"].total_seconds()
+        idle = config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    if now - auth_at > absolute or now - seen_at > idle:
+        logout_user()
+        session.clear()
+        flash("Votre session a expiré. Reconnectez-vous.", "info")
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")), 303)
+    if now - seen_at > 30:
+        session[SEEN_AT] = now
+    return None

@@ -1,0 +1,187 @@
+"""Account pages: sign-up, confirmation, login, logout, reset, password change."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from citoyens.accounts import operations as ops
+from citoyens.accounts import throttle
+from citoyens.accounts.forms import (
+    ButtonForm,
+    ChangePasswordForm,
+    EmailOnlyForm,
+    LoginForm,
+    ResetPasswordForm,
+    SignupForm,
+)
+from citoyens.accounts.passwords import verify_password
+from citoyens.accounts.sessions import end_session, start_session
+from citoyens.extensions import db, limiter
+from citoyens.web import render
+
+bp = Blueprint("accounts", __name__)
+
+# Mail-sending forms: a few per hour and address is plenty for a person.
+mail_limit = limiter.limit("10 per hour", methods=["POST"])
+
+
+def safe_next(target: str | None) -> str | None:
+    """A same-site path to go back to after login, or None."""
+    if not target:
+        return None
+    target = target.replace("\\", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def home_for(user) -> str:
+    return url_for("admin.index") if user.is_staff else url_for("core.dashboard")
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    next_url = safe_next(request.values.get("next"))
+    if form.validate_on_submit():
+        email = form.email.data
+        if throttle.login_blocked(email):
+            db.session.commit()
+            return render(
+                "accounts/login.html", form=form, next_url=next_url, blocked=True, status=429
+            )
+        result = ops.authenticate(email, form.password.data)
+        if result.user is not None:
+            throttle.clear_login_failures(email)
+            start_session(result.user, remember=form.remember.data)
+            db.session.commit()
+            return redirect(next_url or home_for(result.user), 303)
+        if not result.unconfirmed:
+            throttle.record_login_failure(email)
+        db.session.commit()
+        return render(
+            "accounts/login.html",
+            form=form,
+            next_url=next_url,
+            failed=not result.unconfirmed,
+            unconfirmed=result.unconfirmed,
+        )
+    return render("accounts/login.html", form=form, next_url=next_url)
+
+
+@bp.post("/deconnexion")
+@login_required
+def logout():
+    current_user.end_all_sessions()
+    db.session.commit()
+    end_session()
+    flash("Vous êtes déconnecté. À bientôt !", "success")
+    response = redirect(url_for("accounts.login"), 303)
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
+
+
+@bp.route("/creer-mon-espace", methods=["GET", "POST"])
+@mail_limit
+def signup():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = SignupForm()
+    if form.validate_on_submit():
+        ops.register_parent(
+            form.email.data, form.password.data, form.first_name.data, form.last_name.data
+        )
+        db.session.commit()
+        return redirect(url_for("accounts.check_inbox"), 303)
+    return render("accounts/signup.html", form=form)
+
+
+@bp.get("/verifiez-vos-mails")
+def check_inbox():
+    return render("accounts/check_inbox.html")
+
+
+@bp.route("/confirmer/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    """The link shows a button: a GET never changes state (mail scanners follow links)."""
+    form = ButtonForm()
+    invalid = False
+    if form.validate_on_submit():
+        user = ops.confirm_email(token)
+        db.session.commit()
+        if user is not None:
+            flash("Votre adresse est confirmée. Vous pouvez vous connecter.", "success")
+            return redirect(url_for("accounts.login"), 303)
+        invalid = True
+    return render("accounts/confirm.html", form=form, token=token, invalid=invalid)
+
+
+@bp.route("/renvoyer-le-lien", methods=["GET", "POST"])
+@mail_limit
+def resend_confirmation():
+    form = EmailOnlyForm()
+    if form.validate_on_submit():
+        ops.resend_confirmation(form.email.data)
+        db.session.commit()
+        return redirect(url_for("accounts.check_inbox"), 303)
+    return render("accounts/resend.html", form=form)
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+@mail_limit
+def forgot_password():
+    form = EmailOnlyForm()
+    if form.validate_on_submit():
+        ops.request_password_reset(form.email.data)
+        db.session.commit()
+        return redirect(url_for("accounts.check_inbox", motif="mot-de-passe"), 303)
+    return render("accounts/forgot.html", form=form)
+
+
+@bp.route("/nouveau-mot-de-passe/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = ops.user_for_reset_token(token)
+    if user is None:
+        return render("accounts/reset.html", form=None, invalid=True)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        ops.set_password(user, form.password.data)
+        db.session.commit()
+        end_session()
+        flash("Votre mot de passe est enregistré. Connectez-vous avec lui.", "success")
+        return redirect(url_for("accounts.login"), 303)
+    return render(
+        "accounts/reset.html", form=form, invalid=False, activation=user.password_hash is None
+    )
+
+
+@bp.get("/mon-compte")
+@login_required
+def account():
+    return render("accounts/account.html", form=ChangePasswordForm())
+
+
+@bp.post("/mon-compte/mot-de-passe")
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not verify_password(current_user.password_hash, form.current_password.data):
+            form.current_password.errors.append("Le mot de passe actuel est incorrect.")
+        else:
+            user = current_user._get_current_object()
+            ops.set_password(user, form.password.data)
+            db.session.commit()
+            # This device stays logged in with the new session id; the others are out.
+            start_session(user, remember=False)
+            flash(
+                "Votre mot de passe est changé. Vos autres appareils sont déconnectés.", "success"
+            )
+            return redirect(url_for("accounts.account"), 303)
+    return render("accounts/account.html", form=form, status=200)

@@ -1,0 +1,1 @@
+"""The staff back office: views over every domain, for agents and administrators."""

@@ -1,0 +1,79 @@
+"""Command-line tools: `flask seed-demo`, `flask users create-staff`, `flask mail resend`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from citoyens.extensions import db
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(users)
+    app.cli.add_command(mail_group)
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
+def seed_demo(if_empty: bool) -> None:
+    """Load the Chalonnes-sur-Loire demo data (idempotent)."""
+    from citoyens.accounts.models import User
+    from citoyens.demo import seed
+
+    if if_empty and db.session.scalar(select(User.id).limit(1)) is not None:
+        click.echo("Database already has data: demo not loaded.")
+        return
+    created = seed()
+    db.session.commit()
+    click.echo(f"Demo data ready ({created} new records).")
+
+
+@click.group("users")
+def users() -> None:
+    """Manage staff and administrator accounts."""
+
+
+@users.command("create-staff")
+@click.argument("email")
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--admin", is_flag=True, help="Administrator: every service, settings, billing.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted when not given.",
+)
+def create_staff_command(email, first_name, last_name, admin, password) -> None:
+    """Create an agent's account (or an administrator's with --admin)."""
+    from citoyens.accounts.operations import create_staff, find_user
+    from citoyens.accounts.passwords import password_problem
+
+    if find_user(email) is not None:
+        raise click.ClickException(f"Un compte existe déjà pour {email}.")
+    problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException(problem)
+    user = create_staff(email, first_name, last_name, password, admin=admin)
+    db.session.commit()
+    click.echo(f"Compte {user.role} créé : {user.email}")
+
+
+@click.group("mail")
+def mail_group() -> None:
+    """Outgoing e-mail."""
+
+
+@mail_group.command("resend")
+def resend_failed() -> None:
+    """Send again every failed message that can be resent."""
+    from citoyens.core.models import MailMessage
+    from citoyens.mail import resend
+
+    failed = db.session.scalars(select(MailMessage).where(MailMessage.status == "failed")).all()
+    sent = sum(resend(message) for message in failed)
+    db.session.commit()
+    click.echo(f"{sent} message(s) renvoyé(s) sur {len(failed)} en échec.")

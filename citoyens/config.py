@@ -1,0 +1,117 @@
+"""Settings read from environment variables, with safe defaults for development.
+
+`CITOYENS_ENV` selects the mode: `development` (default), `production` or
+`testing`. In production a missing `SECRET_KEY` stops start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when a required setting is missing."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _database_url(instance_path: str) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "citoyens.sqlite3")
+    return normalize_database_url(url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Name the psycopg 3 driver: hosting platforms hand out postgres:// URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load(instance_path: str) -> dict:
+    """Return the settings for the mode named by CITOYENS_ENV."""
+    env = os.environ.get("CITOYENS_ENV", "development").strip().lower()
+    production = env == "production"
+    secret = os.environ.get("SECRET_KEY")
+    if production and not secret:
+        raise ConfigurationError(
+            "SECRET_KEY is not set. In production Citoyens refuses to start without it: "
+            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` "
+            "and export SECRET_KEY."
+        )
+    secure_cookies = _bool("SESSION_COOKIE_SECURE", production)
+    settings = {
+        "ENV_NAME": env,
+        "PRODUCTION": production,
+        "SECRET_KEY": secret or "dev-only-not-secret",
+        "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
+        # Forms and CSRF: the token lives as long as the session (DESIGN.md).
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        # Sessions and cookies (SECURITY.md "Accounts and sessions").
+        "SESSION_COOKIE_NAME": "__Host-session" if secure_cookies else "session",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_NAME": "__Host-remember" if secure_cookies else "remember_token",
+        "REMEMBER_COOKIE_SECURE": secure_cookies,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("SESSION_IDLE_HOURS", 2)),
+        "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=_int("SESSION_ABSOLUTE_HOURS", 12)),
+        "SESSION_PROTECTION": "basic",
+        "HSTS": production,
+        # Tokens sent by e-mail.
+        "CONFIRM_TOKEN_MAX_AGE": timedelta(hours=48),
+        "RESET_TOKEN_MAX_AGE": timedelta(hours=2),
+        # Uploads: 10 MB per file, a little more for the multipart envelope.
+        "MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+        # Rate limits: Redis when several processes run, memory otherwise.
+        "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "citoyens",
+        "LOGIN_FAILURES_LIMIT": os.environ.get("LOGIN_FAILURES_LIMIT", "5 per 15 minutes"),
+        # Mail: printed to the console in development, sent by SMTP in production.
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "smtp" if production else "console"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Citoyens <ne-pas-repondre@example.org>"
+        ),
+        # Public address used in e-mails and the PWA manifest.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),
+        # Vendored htmx, pinned: tests check the file against the published package.
+        "HTMX_FILE": "js/htmx-2.0.8.min.js",
+        "HTMX_SRI": "sha384-/TgkGk7p307TH7EXJDuUlgG3Ce1UVolAOFopFekQkkXihi5u/6OCvVKyz1W+idaz",
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+    }
+    return settings
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # One connection per thread; WAL (set on connect) lets readers run beside a writer.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}

@@ -1,0 +1,1 @@
+"""Cross-domain pieces: the commune's settings, the audit log, outgoing mail."""

@@ -1,0 +1,51 @@
+"""Public pages, the family dashboard and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, url_for
+from flask_login import current_user
+from sqlalchemy import text
+
+from citoyens.accounts.decorators import parent_required
+from citoyens.extensions import db
+from citoyens.households.rules import household_overview
+from citoyens.web import render
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def home():
+    if current_user.is_authenticated:
+        if current_user.is_staff:
+            return redirect(url_for("admin.index"))
+        return redirect(url_for("core.dashboard"))
+    return render("pages/home.html")
+
+
+@bp.get("/tableau-de-bord")
+@parent_required
+def dashboard():
+    overview = household_overview(current_user.household_id)
+    return render("pages/dashboard.html", overview=overview)
+
+
+@bp.get("/accessibilite")
+def accessibility():
+    return render("pages/accessibility.html")
+
+
+@bp.get("/donnees-personnelles")
+def privacy():
+    return render("pages/privacy.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the database answers, 503 otherwise; for load balancers and monitoring."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any failure to reach the database means "not healthy"
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")

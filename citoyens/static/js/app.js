@@ -1,0 +1,37 @@
+/* Citoyens: the little JavaScript the pages use. No inline scripts (CSP). */
+(function () {
+  "use strict";
+
+  // htmx sends the CSRF token as a header on every request.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) event.detail.headers["X-CSRFToken"] = meta.content;
+  });
+
+  // "Afficher" / "Masquer" the password being typed.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-toggle-password]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-toggle-password"));
+    var shown = input.type === "text";
+    input.type = shown ? "password" : "text";
+    button.textContent = shown ? "Afficher" : "Masquer";
+    button.setAttribute("aria-pressed", String(!shown));
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    // Move focus to an error summary so screen readers announce it.
+    var summary = document.querySelector("[data-focus]");
+    if (summary) summary.focus();
+
+    if (!("serviceWorker" in navigator)) return;
+    if (document.body.hasAttribute("data-clear-caches")) {
+      if (navigator.serviceWorker.controller) {
+        navigator.serviceWorker.controller.postMessage("clear-caches");
+      } else if (window.caches) {
+        caches.keys().then(function (keys) { keys.forEach(function (k) { caches.delete(k); }); });
+      }
+    }
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+  });
+})();

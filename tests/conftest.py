@@ -1,0 +1,154 @@
+"""Fixtures: one app per session, each test inside a transaction rolled back at its end.
+
+`TEST_DATABASE_URL=postgresql://...` runs the whole suite on PostgreSQL; SQLite
+(a file in a temporary folder) otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from sqlalchemy import text
+
+from citoyens import create_app
+from citoyens.extensions import db, limiter, mail
+from tests.factories import make_user
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def database_url(tmp_path_factory, name: str = "test") -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / name}.sqlite3"
+
+
+def test_config(url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SUPPRESS_SEND": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_ENABLED": True,
+    }
+    config.update(overrides)
+    return config
+
+
+def reset_schema() -> None:
+    """Empty database with the models' tables (PostgreSQL: the whole public schema)."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        db.drop_all()
+    db.create_all()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    app = create_app(test_config(database_url(tmp_path_factory)))
+    with app.app_context():
+        reset_schema()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _transaction(request, app):
+    """Every test runs in a transaction rolled back at the end; commits become savepoints."""
+    if "live_server" in request.fixturenames:
+        yield
+        return
+    with app.app_context():
+        connection = db.engine.connect()
+    transaction = connection.begin()
+    original = db.session
+    db.session = db._make_scoped_session(
+        {"bind": connection, "join_transaction_mode": "create_savepoint"}
+    )
+    limiter.reset()
+    try:
+        yield
+    finally:
+        db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def outbox(app):
+    """The e-mails sent during the test (Flask-Mail, sending suppressed)."""
+    with mail.record_messages() as messages:
+        yield messages
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/accessibilite") -> str:
+    """A CSRF token for the client's current session, read from a page like a browser would."""
+    response = client.get(path)
+    match = CSRF_META.search(response.get_data(as_text=True))
+    assert match, "page without a CSRF token"
+    return match.group(1)
+
+
+def post(client, path: str, data: dict | None = None, **kwargs):
+    """POST a form with the session's CSRF token, as the page's form would."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf_token(client))
+    return client.post(path, data=data, **kwargs)
+
+
+class AuthActions:
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, account=None, *, email=None, password=None, remember=False):
+        data = {
+            "email": email or account.email,
+            "password": password or account.password,
+        }
+        if remember:
+            data["remember"] = "y"
+        return post(self._client, "/connexion", data)
+
+    def logout(self):
+        return post(self._client, "/deconnexion")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def parent(app):
+    return make_user(app, role="parent", children=2)
+
+
+@pytest.fixture
+def staff(app):
+    return make_user(app, role="staff")
+
+
+@pytest.fixture
+def admin(app):
+    return make_user(app, role="admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from citoyens.extensions import db
@@ -16,6 +17,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has accounts.")
 def seed_demo(if_empty: bool) -> None:
     """Load the Chalonnes-sur-Loire demo data (idempotent)."""
@@ -30,9 +32,7 @@ def seed_demo(if_empty: bool) -> None:
     click.echo(f"Demo data ready ({created} new records).")
 
 
-@click.group("users")
-def users() -> None:
-    """Manage staff and administrator accounts."""
+users = AppGroup("users", help="Manage staff and administrator accounts.")
 
 
 @users.command("create-staff")
@@ -62,9 +62,7 @@ def create_staff_command(email, first_name, last_name, admin, password) -> None:
     click.echo(f"Compte {user.role} créé : {user.email}")
 
 
-@click.group("mail")
-def mail_group() -> None:
-    """Outgoing e-mail."""
+mail_group = AppGroup("mail", help="Outgoing e-mail.")
 
 
 @mail_group.command("resend")

@@ -52,6 +52,7 @@ def send_mail(
         user_id=getattr(user, "id", None),
     )
     db.session.add(message)
+    db.session.flush()
     _deliver(message)
     if sensitive:
         message.body_text = message.body_html = None

@@ -10,7 +10,9 @@ import os
 import re
 
 import pytest
+from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import text
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from citoyens import create_app
 from citoyens.extensions import db, limiter, mail
@@ -39,6 +41,9 @@ def test_config(url: str, **overrides) -> dict:
     return config
 
 
+test_config.__test__ = False  # a helper, not a test, wherever it is imported
+
+
 def reset_schema() -> None:
     """Empty database with the models' tables (PostgreSQL: the whole public schema)."""
     if db.engine.dialect.name == "postgresql":
@@ -63,15 +68,17 @@ def app(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _transaction(request, app):
     """Every test runs in a transaction rolled back at the end; commits become savepoints."""
-    if "live_server" in request.fixturenames:
+    if "live_server" in request.fixturenames or request.node.get_closest_marker("own_database"):
         yield
         return
     with app.app_context():
         connection = db.engine.connect()
     transaction = connection.begin()
     original = db.session
-    db.session = db._make_scoped_session(
-        {"bind": connection, "join_transaction_mode": "create_savepoint"}
+    # A plain Session: Flask-SQLAlchemy's own picks the engine and would ignore `bind`.
+    db.session = scoped_session(
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+        scopefunc=_app_ctx_id,
     )
     limiter.reset()
     try:

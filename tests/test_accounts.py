@@ -390,3 +390,44 @@ def test_old_argon2_parameters_are_upgraded_at_login(app, client, auth, parent):
 
 def test_hash_is_argon2id():
     assert hash_password("une phrase de passe").startswith("$argon2id$")
+
+
+# --- e-mail change ----------------------------------------------------------------------
+
+
+def test_changing_email_needs_the_password_and_the_new_address_confirmed(
+    app, client, auth, parent, outbox
+):
+    auth.login(parent)
+    new = "nouvelle.adresse@example.org"
+    refused = post(
+        client, "/mon-compte/adresse", {"email": new, "current_password": "pas le bon du tout"}
+    )
+    assert "Le mot de passe actuel est incorrect." in refused.get_data(as_text=True)
+    assert outbox == []
+
+    ok = post(client, "/mon-compte/adresse", {"email": new, "current_password": parent.password})
+    assert ok.status_code == 303
+    assert user_by_email(app, parent.email) is not None  # nothing changes before the link
+    assert outbox[0].recipients == [new]
+    link = link_in(outbox[0])
+    assert post(client, link).status_code == 303
+    assert user_by_email(app, new).id == parent.id
+    assert outbox[1].recipients == [parent.email]  # the old address is told
+    assert "n'est plus valable" in post(client, link).get_data(as_text=True)
+    assert client.get("/mon-compte").status_code == 302  # sessions ended
+    assert auth.login(email=new, password=parent.password).status_code == 303
+
+
+def test_changing_to_an_address_already_taken_sends_nothing_and_says_the_same(
+    app, client, auth, parent, staff, outbox
+):
+    auth.login(parent)
+    response = post(
+        client,
+        "/mon-compte/adresse",
+        {"email": staff.email, "current_password": parent.password},
+    )
+    assert response.status_code == 303
+    assert outbox == []
+    assert user_by_email(app, parent.email) is not None

@@ -94,3 +94,17 @@ class ChangePasswordForm(NewPasswordMixin, FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     password = new_password_field("Nouveau mot de passe")
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField(
+        "Nouvelle adresse e-mail",
+        filters=[strip],
+        validators=email_field_validators(),
+        render_kw={"autocomplete": "email", "inputmode": "email", "autocapitalize": "none"},
+    )
+    current_password = PasswordField(
+        "Mot de passe actuel",
+        validators=[required("Le mot de passe actuel"), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )

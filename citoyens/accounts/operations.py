@@ -100,11 +100,10 @@ def resend_confirmation(email: str) -> None:
 
 def confirm_email(token: str) -> User | None:
     """Mark the address confirmed. None for a forged, expired or already used token."""
-    data = tokens.read_token(token, tokens.CONFIRM, current_app.config["CONFIRM_TOKEN_MAX_AGE"])
-    if data is None:
-        return None
-    user = db.session.get(User, data[0])
-    if user is None or not tokens.token_matches(user, tokens.CONFIRM, data[1]):
+    user, _ = tokens.user_for_token(
+        token, tokens.CONFIRM, current_app.config["CONFIRM_TOKEN_MAX_AGE"]
+    )
+    if user is None:
         return None
     user.confirmed_at = utcnow()
     audit.record("confirm", actor=user, target=f"user:{user.id}")
@@ -158,12 +157,7 @@ def request_password_reset(email: str) -> None:
 
 
 def user_for_reset_token(token: str) -> User | None:
-    data = tokens.read_token(token, tokens.RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
-    if data is None:
-        return None
-    user = db.session.get(User, data[0])
-    if user is None or not user.active or not tokens.token_matches(user, tokens.RESET, data[1]):
-        return None
+    user, _ = tokens.user_for_token(token, tokens.RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
     return user
 
 
@@ -178,6 +172,55 @@ def set_password(user: User, password: str) -> None:
         user.confirmed_at = utcnow()
     user.end_all_sessions()
     audit.record("password.changed", actor=user, target=f"user:{user.id}")
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """Mail a link to the new address; the change happens only when it is opened.
+
+    If the new address already belongs to an account nothing is sent, but the
+    answer is the same (no enumeration).
+    """
+    new_email = normalize_email(new_email)
+    if find_user(new_email) is not None:
+        audit.record("email-change.taken", actor=user, target=f"user:{user.id}")
+        return
+    token = tokens.make_token(user, tokens.CHANGE_EMAIL, e=new_email)
+    send_mail(
+        "change-email",
+        new_email,
+        "Confirmez votre nouvelle adresse e-mail",
+        "change_email",
+        sensitive=True,
+        user=user,
+        first_name=user.first_name,
+        link=_external_url("accounts.confirm_email_change", token=token),
+        hours=int(current_app.config["CONFIRM_TOKEN_MAX_AGE"].total_seconds() // 3600),
+    )
+    audit.record("email-change.requested", actor=user, target=f"user:{user.id}")
+
+
+def confirm_email_change(token: str) -> User | None:
+    """Switch the account to the new address; tell the old one. None if the link is dead."""
+    user, data = tokens.user_for_token(
+        token, tokens.CHANGE_EMAIL, current_app.config["CONFIRM_TOKEN_MAX_AGE"]
+    )
+    new_email = str((data or {}).get("e", ""))
+    if user is None or not new_email or find_user(new_email) is not None:
+        return None
+    old_email = user.email
+    user.email = new_email
+    user.end_all_sessions()
+    send_mail(
+        "email-changed",
+        old_email,
+        "L'adresse de votre espace a changé",
+        "email_changed",
+        user=user,
+        first_name=user.first_name,
+        new_email=new_email,
+    )
+    audit.record("email-change.done", actor=user, target=f"user:{user.id}")
+    return user
 
 
 def create_staff(

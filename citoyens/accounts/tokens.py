@@ -1,7 +1,8 @@
 """Signed, expiring, single-use tokens for the links sent by e-mail.
 
 Each token signs a fingerprint of the state it changes (the confirmation date,
-the password hash): once used, that state differs and the token is dead.
+the password hash, the e-mail address): once used, that state differs and the
+token is dead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 CONFIRM = "confirm-email"
 RESET = "reset-password"
+CHANGE_EMAIL = "change-email"
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -21,24 +23,39 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user, purpose: str) -> str:
-    state = user.password_hash or "" if purpose == RESET else str(user.confirmed_at or "")
+    if purpose == RESET:
+        state = user.password_hash or ""
+    elif purpose == CONFIRM:
+        state = str(user.confirmed_at or "")
+    else:
+        state = ""
     return hashlib.sha256(f"{user.email}|{state}".encode()).hexdigest()[:16]
 
 
-def make_token(user, purpose: str) -> str:
-    return _serializer(purpose).dumps({"u": user.id, "f": _fingerprint(user, purpose)})
+def make_token(user, purpose: str, **extra: str) -> str:
+    return _serializer(purpose).dumps({"u": user.id, "f": _fingerprint(user, purpose), **extra})
 
 
-def read_token(token: str, purpose: str, max_age: timedelta) -> tuple[int, str] | None:
-    """The (user id, fingerprint) signed in the token, or None if forged or expired."""
+def read_token(token: str, purpose: str, max_age: timedelta) -> dict | None:
+    """The data signed in the token, or None if forged or expired."""
     try:
         data = _serializer(purpose).loads(token, max_age=int(max_age.total_seconds()))
     except (SignatureExpired, BadSignature):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int):
         return None
-    return data["u"], str(data.get("f", ""))
+    return data
 
 
-def token_matches(user, purpose: str, fingerprint: str) -> bool:
-    return _fingerprint(user, purpose) == fingerprint
+def user_for_token(token: str, purpose: str, max_age: timedelta):
+    """(user, data) when the token is genuine, fresh and not used yet; else (None, None)."""
+    from citoyens.accounts.models import User
+    from citoyens.extensions import db
+
+    data = read_token(token, purpose, max_age)
+    if data is None:
+        return None, None
+    user = db.session.get(User, data["u"])
+    if user is None or not user.active or _fingerprint(user, purpose) != data.get("f"):
+        return None, None
+    return user, data

@@ -11,6 +11,7 @@ from citoyens.accounts import operations as ops
 from citoyens.accounts import throttle
 from citoyens.accounts.forms import (
     ButtonForm,
+    ChangeEmailForm,
     ChangePasswordForm,
     EmailOnlyForm,
     LoginForm,
@@ -164,7 +165,46 @@ def reset_password(token: str):
 @bp.get("/mon-compte")
 @login_required
 def account():
-    return render("accounts/account.html", form=ChangePasswordForm())
+    return render("accounts/account.html", form=ChangePasswordForm(), email_form=ChangeEmailForm())
+
+
+@bp.post("/mon-compte/adresse")
+@login_required
+@mail_limit
+def change_email():
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        if not verify_password(current_user.password_hash, form.current_password.data):
+            form.current_password.errors.append("Le mot de passe actuel est incorrect.")
+        elif form.email.data.lower() == current_user.email:
+            form.email.errors.append("C'est déjà l'adresse de votre espace.")
+        else:
+            ops.request_email_change(current_user._get_current_object(), form.email.data)
+            db.session.commit()
+            flash(
+                f"Un lien de confirmation a été envoyé à {form.email.data}. "
+                "L'adresse changera quand vous l'aurez ouvert.",
+                "success",
+            )
+            return redirect(url_for("accounts.account"), 303)
+    return render("accounts/account.html", form=ChangePasswordForm(), email_form=form)
+
+
+@bp.route("/confirmer-adresse/<token>", methods=["GET", "POST"])
+def confirm_email_change(token: str):
+    form = ButtonForm()
+    invalid = False
+    if form.validate_on_submit():
+        user = ops.confirm_email_change(token)
+        db.session.commit()
+        if user is not None:
+            end_session()
+            flash("Votre nouvelle adresse est enregistrée. Connectez-vous avec elle.", "success")
+            return redirect(url_for("accounts.login"), 303)
+        invalid = True
+    return render(
+        "accounts/confirm.html", form=form, token=token, invalid=invalid, email_change=True
+    )
 
 
 @bp.post("/mon-compte/mot-de-passe")
@@ -184,4 +224,4 @@ def change_password():
                 "Votre mot de passe est changé. Vos autres appareils sont déconnectés.", "success"
             )
             return redirect(url_for("accounts.account"), 303)
-    return render("accounts/account.html", form=form, status=200)
+    return render("accounts/account.html", form=form, email_form=ChangeEmailForm())

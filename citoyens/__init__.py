@@ -78,8 +78,9 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime
-    from citoyens.web import security_headers
+    from citoyens.web import SessionInterface, security_headers
 
+    app.session_interface = SessionInterface()
     app.before_request(enforce_lifetime)
     app.after_request(security_headers)
 

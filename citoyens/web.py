@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, make_response, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from jinja2_fragments.flask import render_block
 
 
@@ -62,3 +63,15 @@ def security_headers(response):
     if request.endpoint not in CACHEABLE_ENDPOINTS:
         headers["Cache-Control"] = "no-store"
     return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus the cookie on public cacheable responses.
+
+    A cached manifest or offline page must never carry someone's session.
+    """
+
+    def should_set_cookie(self, app, session) -> bool:
+        if request.endpoint in CACHEABLE_ENDPOINTS:
+            return False
+        return super().should_set_cookie(app, session)

@@ -301,3 +301,14 @@ def test_logout_tells_the_page_to_clear_caches(client, auth, parent):
     assert response.headers["Clear-Site-Data"] == '"cache"'
     assert "data-clear-caches" in client.get("/connexion").get_data(as_text=True)
     assert "data-clear-caches" not in client.get("/connexion").get_data(as_text=True)
+
+
+def test_public_cacheable_files_never_carry_a_session_or_a_token(client, auth, parent):
+    auth.login(parent)
+    for path in ("/manifest.webmanifest", "/hors-ligne", "/sw.js"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers.getlist("Set-Cookie") == [], path
+        body = response.get_data(as_text=True)
+        assert "csrf-token" not in body and parent.email not in body, path
+    assert client.get("/tableau-de-bord").status_code == 200  # still logged in

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, url_for
 
-from citoyens.web import render
-
 bp = Blueprint("pwa", __name__)
 
 THEME_COLOR = "#1f4e8c"
@@ -81,6 +79,8 @@ def service_worker():
 
 @bp.get("/hors-ligne")
 def offline():
-    response = render("pwa/offline.html")
+    response = make_response(
+        render_template("pwa/offline.html", commune_name=current_app.config["COMMUNE_NAME"])
+    )
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

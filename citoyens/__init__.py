@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    import citoyens.models  # noqa: F401  (every table known to the metadata)
     from citoyens.database import configure_sqlite
     from citoyens.extensions import csrf, db, limiter, login_manager, mail, migrate
 
@@ -60,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
+    from citoyens.admin import documents, households, requests  # noqa: F401 (routes on bp)
     from citoyens.admin.views import bp as admin_bp
     from citoyens.core.views import bp as core_bp
     from citoyens.pwa.views import bp as pwa_bp
@@ -89,7 +91,34 @@ def register_hooks(app: Flask) -> None:
         return {
             "commune_name": app.config["COMMUNE_NAME"],
             "clear_caches": session.pop(CLEAR_CACHES, False),
+            "nav_items": nav_items(app),
         }
+
+
+PARENT_NAV = [
+    ("core.dashboard", "Accueil"),
+    ("households.index", "Mon foyer"),
+    ("documents.index", "Documents"),
+    ("requests.index", "Demandes"),
+    ("accounts.account", "Mon compte"),
+]
+STAFF_NAV = [
+    ("admin.index", "Back-office"),
+    ("admin.requests", "Demandes"),
+    ("admin.households", "Familles"),
+    ("admin.documents", "Documents"),
+    ("accounts.account", "Mon compte"),
+]
+
+
+def nav_items(app: Flask) -> list[tuple[str, str]]:
+    """The navigation of the logged-in user: only the sections this build has."""
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return []
+    items = STAFF_NAV if current_user.is_staff else PARENT_NAV
+    return [(endpoint, label) for endpoint, label in items if endpoint in app.view_functions]
 
 
 def register_cli(app: Flask) -> None:

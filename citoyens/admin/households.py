@@ -1,0 +1,3 @@
+"""Back office: households."""
+
+from citoyens.admin.views import bp  # noqa: F401

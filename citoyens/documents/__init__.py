@@ -1,0 +1,1 @@
+"""Supporting documents ("porte-documents"): types, uploads, storage, review."""

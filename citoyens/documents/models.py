@@ -1,0 +1,82 @@
+"""Document types (managed by staff) and the documents families upload."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from citoyens.database import UTCDateTime, utcnow
+from citoyens.extensions import db
+
+DOCUMENT_STATUSES = {
+    "pending": "En attente",
+    "accepted": "Accepté",
+    "refused": "Refusé",
+    "expired": "Expiré",  # derived from valid_until, never stored
+}
+
+
+class DocumentType(db.Model):
+    """What a document is, whose it is, and how long it stays valid.
+
+    Validity: a number of months from upload, or until the end of the school
+    year (31 August), or forever when neither is set.
+    """
+
+    __tablename__ = "document_types"
+    __table_args__ = (CheckConstraint("scope IN ('household', 'child')", name="scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str | None] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(10), default="household")
+    validity_months: Mapped[int | None] = mapped_column()
+    until_school_year_end: Mapped[bool] = mapped_column(default=False)
+    # Health documents: every opening by staff is logged.
+    health: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Document(db.Model):
+    """One uploaded file. A newer upload of the same type for the same person
+    replaces it for the family (`replaced_at` set); staff keep the history."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'accepted', 'refused')", name="status"),
+        Index("ix_documents_current", "household_id", "type_id", "person_id", "replaced_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    type_id: Mapped[int] = mapped_column(ForeignKey("document_types.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    storage_key: Mapped[str] = mapped_column(String(80), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    type: Mapped[DocumentType] = relationship()
+    person = relationship("Person")
+
+    def status_on(self, day: date) -> str:
+        """pending, accepted, refused, or expired once past its validity end."""
+        if self.valid_until is not None and day > self.valid_until:
+            return "expired"
+        return self.status

@@ -1,0 +1,8 @@
+"""Import every model module so the metadata (create_all, Alembic) knows all tables."""
+
+from citoyens.accounts import models as accounts_models  # noqa: F401
+from citoyens.core import models as core_models  # noqa: F401
+from citoyens.documents import models as documents_models  # noqa: F401
+from citoyens.households import models as households_models  # noqa: F401
+from citoyens.requests import models as requests_models  # noqa: F401
+from citoyens.services import models as services_models  # noqa: F401

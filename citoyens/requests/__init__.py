@@ -1,0 +1,1 @@
+"""Requests ("demandes"): every request of a family, its status and dated history."""

@@ -1,0 +1,89 @@
+"""The generic request and its history of events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from citoyens.database import UTCDateTime, utcnow
+from citoyens.extensions import db
+
+REQUEST_KINDS = {
+    "member_removal": "Suppression d'un membre du foyer",
+    "document_review": "Vérification d'un document",
+}
+
+REQUEST_STATUSES = {
+    "sent": "Envoyée",
+    "in_review": "En cours d'examen",
+    "accepted": "Acceptée",
+    "refused": "Refusée",
+    "cancelled": "Annulée",
+}
+OPEN_STATUSES = ("sent", "in_review")
+
+EVENT_KINDS = ("created", "status", "message", "note")
+
+
+class Request(db.Model):
+    __tablename__ = "requests"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('sent', 'in_review', 'accepted', 'refused', 'cancelled')",
+            name="status",
+        ),
+        Index("ix_requests_household_status", "household_id", "status"),
+        Index("ix_requests_service_status", "service_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(12), default="sent")
+    title: Mapped[str] = mapped_column(String(200))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    # The service whose queue it sits in; None: every agent's general queue.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", order_by="RequestEvent.id", cascade="all, delete-orphan"
+    )
+    household = relationship("Household")
+    service = relationship("Service")
+    person = relationship("Person")
+    document = relationship("Document")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class RequestEvent(db.Model):
+    """One dated line of a request's history. `internal` notes are never shown to the family."""
+
+    __tablename__ = "request_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('created', 'status', 'message', 'note')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(10))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str | None] = mapped_column(String(12))
+    body: Mapped[str | None] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(default=False)
+
+    request: Mapped[Request] = relationship(back_populates="events")
+    actor = relationship("User")

@@ -1,0 +1,1 @@
+"""Services of the commune (APS, restauration, Goulidons, multi-accueil), schools."""

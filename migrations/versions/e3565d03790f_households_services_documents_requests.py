@@ -178,8 +178,8 @@ def upgrade():
 
     with op.batch_alter_table('household_members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('relationship_label', sa.String(length=60), nullable=True))
-        batch_op.add_column(sa.Column('can_pick_up', sa.Boolean(), server_default=sa.text('0'), nullable=False))
-        batch_op.add_column(sa.Column('emergency_contact', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('can_pick_up', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('emergency_contact', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('left_at', sa.DateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('households', schema=None) as batch_op:
@@ -188,7 +188,7 @@ def upgrade():
         batch_op.add_column(sa.Column('postcode', sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column('city', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('family_quotient', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('paperless_invoices', sa.Boolean(), server_default=sa.text('1'), nullable=False))
+        batch_op.add_column(sa.Column('paperless_invoices', sa.Boolean(), server_default=sa.true(), nullable=False))
         batch_op.add_column(sa.Column('civil_status_checked_at', sa.DateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('people', schema=None) as batch_op:
@@ -205,11 +205,11 @@ def upgrade():
         batch_op.add_column(sa.Column('class_level', sa.String(length=5), nullable=True))
         batch_op.add_column(sa.Column('allergies', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('diet', sa.String(length=30), nullable=True))
-        batch_op.add_column(sa.Column('pai', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('pai', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('doctor_name', sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column('doctor_phone', sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column('image_rights', sa.Boolean(), server_default=sa.text('0'), nullable=False))
-        batch_op.add_column(sa.Column('outing_consent', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('image_rights', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('outing_consent', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index(batch_op.f('ix_people_school_id'), ['school_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_people_school_id_schools'), 'schools', ['school_id'], ['id'], ondelete='SET NULL')
 

@@ -13,10 +13,63 @@ from citoyens.core.models import Commune
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
+from citoyens.services.models import Service, StaffService
 
 PARENT = ("parent@example.org", "citoyens-demo-parent")
 AGENT = ("agent@example.org", "citoyens-demo-agent")
 ADMIN = ("admin@example.org", "citoyens-demo-admin")
+
+
+DEMO_SERVICES = [
+    (
+        "multiaccueil",
+        "Multi-accueil",
+        "petite-enfance",
+        "multiaccueil@example.org",
+        "Accueil des enfants de 10 semaines à 4 ans, sur demande de place.",
+    ),
+    (
+        "aps",
+        "Accueil périscolaire (APS)",
+        "enfance",
+        "aps@example.org",
+        "Accueil avant et après l'école, les jours d'école.",
+    ),
+    (
+        "restauration",
+        "Restauration scolaire",
+        "enfance",
+        "restauration@example.org",
+        "Repas du midi les lundis, mardis, jeudis et vendredis d'école.",
+    ),
+    (
+        "goulidons",
+        "Goulidons, accueil de loisirs",
+        "enfance",
+        "goulidons@example.org",
+        "Accueil de loisirs des mercredis et des vacances scolaires.",
+    ),
+]
+
+
+def seed_services() -> int:
+    """The four services of Chalonnes-sur-Loire, with @example.org mailboxes (DOMAIN.md)."""
+    existing = set(db.session.scalars(select(Service.code)))
+    created = 0
+    for code, name, category, mailbox, description in DEMO_SERVICES:
+        if code not in existing:
+            db.session.add(
+                Service(
+                    code=code,
+                    name=name,
+                    category=category,
+                    mailbox=mailbox,
+                    description=description,
+                )
+            )
+            created += 1
+    db.session.flush()
+    return created
 
 
 def seed() -> int:
@@ -61,8 +114,13 @@ def seed() -> int:
             )
         )
         created += 5
+    created += seed_services()
     if find_user(AGENT[0]) is None:
-        create_staff(AGENT[0], "Nadia", "Agent", AGENT[1])
+        agent = create_staff(AGENT[0], "Nadia", "Agent", AGENT[1])
+        for service in db.session.scalars(
+            select(Service).where(Service.code.in_(("aps", "restauration")))
+        ):
+            db.session.add(StaffService(user_id=agent.id, service_id=service.id))
         created += 1
     if find_user(ADMIN[0]) is None:
         create_staff(ADMIN[0], "Paul", "Admin", ADMIN[1], admin=True)

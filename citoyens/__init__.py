@@ -64,12 +64,21 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.admin import documents, households, requests  # noqa: F401 (routes on bp)
     from citoyens.admin.views import bp as admin_bp
     from citoyens.core.views import bp as core_bp
+    from citoyens.documents.views import bp as documents_bp
+    from citoyens.households.views import bp as households_bp
     from citoyens.pwa.views import bp as pwa_bp
+    from citoyens.requests.views import bp as requests_bp
 
-    app.register_blueprint(core_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(pwa_bp)
+    for blueprint in (
+        core_bp,
+        accounts_bp,
+        households_bp,
+        documents_bp,
+        requests_bp,
+        admin_bp,
+        pwa_bp,
+    ):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:

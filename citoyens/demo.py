@@ -122,6 +122,12 @@ def seed() -> int:
         ):
             db.session.add(StaffService(user_id=agent.id, service_id=service.id))
         created += 1
+    from citoyens.documents.demo import seed_demo as seed_documents
+    from citoyens.households.demo import seed_demo as seed_households
+    from citoyens.requests.demo import seed_demo as seed_requests
+
+    # Households first (schools, the demo family's details), then its documents, then requests.
+    created += seed_households() + seed_documents() + seed_requests()
     if find_user(ADMIN[0]) is None:
         create_staff(ADMIN[0], "Paul", "Admin", ADMIN[1], admin=True)
         created += 1

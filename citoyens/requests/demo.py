@@ -1,0 +1,8 @@
+"""Demo data of the requests domain, called by citoyens.demo.seed (idempotent)."""
+
+from __future__ import annotations
+
+
+def seed_demo() -> int:
+    """Create what is missing; return how many records were added."""
+    return 0

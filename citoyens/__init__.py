@@ -88,11 +88,14 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_hooks(app: Flask) -> None:
-    from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime
+    from flask_login import user_loaded_from_cookie
+
+    from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie
     from citoyens.web import SessionInterface, security_headers
 
     app.session_interface = SessionInterface()
     app.before_request(enforce_lifetime)
+    user_loaded_from_cookie.connect(restored_from_cookie, app)
     app.after_request(security_headers)
 
     @app.context_processor
@@ -101,6 +104,7 @@ def register_hooks(app: Flask) -> None:
             "commune_name": app.config["COMMUNE_NAME"],
             "clear_caches": session.pop(CLEAR_CACHES, False),
             "nav_items": nav_items(app),
+            "nav_section": nav_section,
         }
 
 
@@ -128,6 +132,23 @@ def nav_items(app: Flask) -> list[tuple[str, str]]:
         return []
     items = STAFF_NAV if current_user.is_staff else PARENT_NAV
     return [(endpoint, label) for endpoint, label in items if endpoint in app.view_functions]
+
+
+def nav_section(endpoint: str) -> bool:
+    """True when the current page belongs to the section `endpoint` opens.
+
+    A parent section is its blueprint (households.*); a back-office section is
+    its index and the pages named after it (admin.requests → admin.request).
+    """
+    from flask import request
+
+    current = request.endpoint or ""
+    blueprint, _, name = endpoint.partition(".")
+    if blueprint == "admin":
+        return name != "index" and current.startswith(f"admin.{name.rstrip('s')}")
+    if endpoint == "core.dashboard" or endpoint.startswith("accounts."):
+        return current == endpoint
+    return current.startswith(f"{blueprint}.")
 
 
 def register_cli(app: Flask) -> None:

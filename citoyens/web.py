@@ -9,8 +9,12 @@ from jinja2_fragments.flask import render_block
 
 def is_htmx_fragment_request() -> bool:
     """A targeted htmx request wants a fragment; a boosted one wants the whole page."""
+    headers = request.headers
     return (
-        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        # The back button, with htmx's history cache off, asks for the whole page again.
+        and headers.get("HX-History-Restore-Request") != "true"
     )
 
 

@@ -100,3 +100,12 @@ def test_login_throttle_is_shared_through_redis(app, parent):
         connection = redis.Redis.from_url(url)
         for key in connection.scan_iter(f"*{prefix}*"):
             connection.delete(key)
+
+
+def test_history_restore_gets_the_whole_page(app):
+    from citoyens.accounts.forms import LoginForm
+
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    with app.test_request_context("/connexion", headers=headers):
+        page = render("accounts/login.html", block="content", form=LoginForm(), next_url=None)
+    assert "<html" in page.get_data(as_text=True)

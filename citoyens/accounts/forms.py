@@ -7,7 +7,13 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Length, ValidationError
 
 from citoyens.accounts.passwords import MAX_LENGTH, password_problem
-from citoyens.forms import email_field_validators, name_validators, required, strip
+from citoyens.forms import (
+    email_field_validators,
+    name_validators,
+    no_control_characters,
+    required,
+    strip,
+)
 
 
 class ButtonForm(FlaskForm):
@@ -19,7 +25,11 @@ class LoginForm(FlaskForm):
         "Identifiant",
         description="Votre adresse e-mail",
         filters=[strip],
-        validators=[required("L'identifiant"), Length(max=254, message="Identifiant trop long.")],
+        validators=[
+            required("L'identifiant"),
+            no_control_characters("L'identifiant"),
+            Length(max=254, message="Identifiant trop long."),
+        ],
         render_kw={"autocomplete": "username", "inputmode": "email", "autocapitalize": "none"},
     )
     password = PasswordField(

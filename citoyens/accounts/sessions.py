@@ -22,12 +22,24 @@ def start_session(user, remember: bool) -> None:
     session[AUTH_AT] = now
     session[SEEN_AT] = now
     session[REMEMBERED] = bool(remember)
+    if not remember:
+        # A remember-me cookie left by an earlier login on this browser must go.
+        session["_remember"] = "clear"
 
 
 def end_session() -> None:
     logout_user()
     session.clear()
+    session["_remember"] = "clear"  # Flask-Login deletes the remember-me cookie
     session[CLEAR_CACHES] = True
+
+
+def restored_from_cookie(_app, user) -> None:
+    """user_loaded_from_cookie: a remembered login starts a fresh session clock."""
+    now = int(time.time())
+    session[REMEMBERED] = True
+    session[AUTH_AT] = now
+    session[SEEN_AT] = now
 
 
 def enforce_lifetime():
@@ -39,7 +51,7 @@ def enforce_lifetime():
     auth_at = session.setdefault(AUTH_AT, now)
     seen_at = session.get(SEEN_AT, now)
     config = current_app.config
-    if session.get(REMEMBERED) or request.cookies.get(config["REMEMBER_COOKIE_NAME"]):
+    if session.get(REMEMBERED):
         # "Se souvenir de moi": the phone stays logged in up to the cookie's 30 days.
         absolute = idle = config["REMEMBER_COOKIE_DURATION"].total_seconds()
     else:

@@ -23,7 +23,8 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user, purpose: str) -> str:
-    if purpose == RESET:
+    if purpose in (RESET, CHANGE_EMAIL):
+        # A new password kills pending links: an intruder's e-mail change dies at reset.
         state = user.password_hash or ""
     elif purpose == CONFIRM:
         state = str(user.confirmed_at or "")

@@ -31,10 +31,13 @@ mail_limit = limiter.limit("10 per hour", methods=["POST"])
 
 def safe_next(target: str | None) -> str | None:
     """A same-site path to go back to after login, or None."""
-    if not target:
+    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return None
     target = target.replace("\\", "/")
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. "//[" is an invalid IPv6 netloc
+        return None
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target

@@ -1,3 +1,68 @@
-"""Back office: households."""
+"""Back office: families (households), their members and the history of changes.
 
-from citoyens.admin.views import bp  # noqa: F401
+Routes sit on the admin blueprint, whose before_request already requires staff.
+Every agent sees every family for now; service scoping comes with enrolments.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from citoyens.admin.views import bp
+from citoyens.extensions import db
+from citoyens.households import operations as household_ops
+from citoyens.households import rules
+from citoyens.households.forms import QuotientForm
+from citoyens.households.models import Household
+from citoyens.web import render
+
+PER_PAGE = 25
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@bp.get("/familles")
+def households():
+    # Control characters (NUL) never reach the database: PostgreSQL refuses them.
+    query = CONTROL.sub("", request.args.get("q", "")).strip()[:100]
+    page = request.args.get("page", 1, type=int) or 1
+    result = rules.search_households(query, page=max(1, page), per_page=PER_PAGE)
+    return render("admin/households/index.html", block="results", result=result, query=query)
+
+
+def _show(household_id: int, form: QuotientForm, status: int = 200):
+    record = rules.household_record(household_id)
+    if record is None:
+        abort(404)
+    return render(
+        "admin/households/show.html",
+        record=record,
+        form=form,
+        roles=rules.ROLE_LABELS,
+        actions=rules.ACTION_LABELS,
+        field_labels=rules.field_labels,
+        is_open=rules.is_open,
+        status=status,
+    )
+
+
+@bp.get("/familles/<int:household_id>")
+def household(household_id: int):
+    household = db.get_or_404(Household, household_id)
+    return _show(household_id, QuotientForm(obj=household))
+
+
+@bp.post("/familles/<int:household_id>/quotient")
+def household_quotient(household_id: int):
+    household = db.get_or_404(Household, household_id)
+    form = QuotientForm()
+    if not form.validate():
+        return _show(household_id, form, status=422)
+    changed = household_ops.set_family_quotient(
+        household, form.family_quotient.data, actor=current_user
+    )
+    db.session.commit()
+    flash("Quotient familial enregistré." if changed else "Aucune modification.", "success")
+    return redirect(url_for("admin.household", household_id=household_id), 303)

@@ -1,0 +1,362 @@
+"""Household forms. French messages; nothing posted beyond these fields is read.
+
+Field names are the model's attribute names, so `model_data()` hands the
+operations a dict they can diff against the rows.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+
+from citoyens.accounts.forms import new_password_field
+from citoyens.accounts.passwords import password_problem
+from citoyens.forms import (
+    DATE_FORMATS,
+    INVALID_DATE,
+    PhoneField,
+    blank_to_none,
+    email_field_validators,
+    no_control_characters,
+    optional_email_validators,
+    optional_text,
+    past_date,
+    required,
+    required_text,
+    strip,
+)
+from citoyens.households import rules
+from citoyens.services.models import CLASS_LEVELS
+
+INLINE_SKIPPED_TYPES = {"CSRFTokenField", "HiddenField", "BooleanField", "RadioField"}
+
+
+def choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def int_or_none(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class HouseholdFormBase(FlaskForm):
+    """A form whose fields can validate inline (htmx) and give their data to an operation."""
+
+    def enable_inline_validation(self, url_for_field) -> None:
+        """Each text or select field posts the form on change and swaps its own block.
+
+        `url_for_field(name)` gives the validation URL; a new dict per field, as
+        `render_kw` from the class declaration is shared by every instance.
+        """
+        for f in self:
+            if f.type in INLINE_SKIPPED_TYPES:
+                continue
+            f.render_kw = {
+                **(f.render_kw or {}),
+                "hx-post": url_for_field(f.name),
+                "hx-trigger": "change",
+                "hx-target": "closest .field",
+                "hx-swap": "outerHTML",
+                "hx-include": "closest form",
+            }
+
+    def model_data(self, names) -> dict:
+        """Field name → model value for the given names ("" becomes None)."""
+        return {name: blank_to_none(self[name].data) for name in names if name in self}
+
+
+def first_name_field():
+    return StringField(
+        "Prénom",
+        filters=[strip],
+        validators=required_text("Le prénom", 100),
+        render_kw={"autocomplete": "off"},
+    )
+
+
+def last_name_field():
+    return StringField(
+        "Nom",
+        filters=[strip],
+        validators=required_text("Le nom", 100),
+        render_kw={"autocomplete": "off"},
+    )
+
+
+def birth_date_field(
+    label="Date de naissance",
+    *,
+    is_required=False,
+    max_years=120,
+    too_old=None,
+    example="12/04/1988",
+):
+    what = "La date de naissance"
+    validators = [required(what)] if is_required else [Optional()]
+    validators.append(past_date(what, max_years=max_years, too_old=too_old))
+    return DateField(
+        label,
+        description=f"Par exemple {example}.",
+        format=DATE_FORMATS,
+        validators=validators,
+        invalid_value_message=INVALID_DATE,
+    )
+
+
+def postcode_field():
+    return StringField(
+        "Code postal",
+        filters=[strip],
+        validators=[
+            Optional(),
+            Regexp(
+                r"^[0-9]{5}\Z",
+                message="Le code postal doit comporter 5 chiffres, par exemple 49290.",
+            ),
+        ],
+        render_kw={"inputmode": "numeric", "autocomplete": "postal-code", "maxlength": 5},
+    )
+
+
+def family_quotient_field():
+    return IntegerField(
+        "Quotient familial (QF)",
+        description="Le montant figurant sur votre attestation CAF ou MSA, en euros. "
+        "Sans QF, le tarif le plus élevé s'applique.",
+        validators=[
+            Optional(),
+            NumberRange(
+                min=0, max=99999, message="Le quotient familial doit être entre 0 et 99 999."
+            ),
+        ],
+        invalid_value_message="Saisissez le quotient familial en chiffres, par exemple 850.",
+        render_kw={"inputmode": "numeric"},
+    )
+
+
+class HouseholdForm(HouseholdFormBase):
+    address_line = StringField(
+        "Adresse",
+        filters=[strip],
+        validators=optional_text("L'adresse", 200),
+        render_kw={"autocomplete": "address-line1"},
+    )
+    address_extra = StringField(
+        "Complément d'adresse",
+        description="Bâtiment, appartement, lieu-dit… (facultatif)",
+        filters=[strip],
+        validators=optional_text("Le complément d'adresse", 200),
+        render_kw={"autocomplete": "address-line2"},
+    )
+    postcode = postcode_field()
+    city = StringField(
+        "Commune",
+        filters=[strip],
+        validators=optional_text("La commune", 100),
+        render_kw={"autocomplete": "address-level2"},
+    )
+    family_quotient = family_quotient_field()
+    paperless_invoices = BooleanField(
+        "Facture en ligne : je consulte mes factures dans mon espace, sans envoi papier",
+    )
+
+
+class AdultForm(HouseholdFormBase):
+    civility = RadioField(
+        "Civilité",
+        choices=choices(rules.CIVILITIES.items()),
+        invalid_choice_message="Choisissez la civilité.",
+    )
+    first_name = first_name_field()
+    last_name = last_name_field()
+    birth_date = birth_date_field()
+    email = EmailField(
+        "Adresse e-mail",
+        filters=[strip],
+        validators=optional_email_validators(),
+        render_kw={"autocomplete": "off", "inputmode": "email", "autocapitalize": "none"},
+    )
+    mobile_phone = PhoneField(
+        "Téléphone portable",
+        what="Le téléphone portable",
+        description="Par exemple 06 12 34 56 78.",
+    )
+    home_phone = PhoneField("Téléphone fixe", what="Le téléphone fixe")
+    work_phone = PhoneField(
+        "Téléphone professionnel (employeur)",
+        what="Le téléphone professionnel",
+        description="Facultatif : pour vous joindre au travail en cas de besoin.",
+    )
+    address_line = StringField(
+        "Adresse",
+        description="À remplir seulement si elle diffère de celle du foyer.",
+        filters=[strip],
+        validators=optional_text("L'adresse", 200),
+    )
+    postcode = postcode_field()
+    city = StringField("Commune", filters=[strip], validators=optional_text("La commune", 100))
+
+
+class ChildForm(HouseholdFormBase):
+    first_name = first_name_field()
+    last_name = last_name_field()
+    birth_date = birth_date_field(
+        is_required=True,
+        max_years=25,
+        example="03/09/2017",
+        too_old="Un enfant doit être né il y a moins de 25 ans : ajoutez plutôt un adulte.",
+    )
+    sex = RadioField(
+        "Sexe",
+        choices=choices(rules.SEXES.items()),
+        invalid_choice_message="Choisissez « Fille » ou « Garçon ».",
+    )
+    school_id = SelectField(
+        "École",
+        description="Écoles privées : la restauration scolaire est gérée par l'OGEC.",
+        coerce=int_or_none,
+        invalid_choice_message="Choisissez une école de la liste.",
+        invalid_value_message="Choisissez une école de la liste.",
+    )
+    class_level = SelectField(
+        "Classe",
+        choices=choices(
+            [("", "Non scolarisé ou autre")] + [(level, level) for level in CLASS_LEVELS]
+        ),
+        invalid_choice_message="Choisissez une classe de la liste.",
+    )
+    allergies = TextAreaField(
+        "Allergies et précisions",
+        description="Allergies, intolérances, précisions sur le régime. Transmis aux seuls "
+        "services qui accueillent votre enfant.",
+        filters=[strip],
+        validators=optional_text("Le champ allergies", 1000, multiline=True),
+        render_kw={"rows": 3},
+    )
+    diet = SelectField(
+        "Régime alimentaire",
+        choices=choices(rules.DIETS.items()),
+        invalid_choice_message="Choisissez un régime de la liste.",
+    )
+    pai = BooleanField("Mon enfant a un PAI (projet d'accueil individualisé)")
+    doctor_name = StringField(
+        "Médecin traitant", filters=[strip], validators=optional_text("Le nom du médecin", 120)
+    )
+    doctor_phone = PhoneField("Téléphone du médecin", what="Le téléphone du médecin")
+    image_rights = BooleanField("J'autorise la prise et la diffusion de photos de mon enfant")
+    outing_consent = BooleanField("J'autorise mon enfant à participer aux sorties")
+
+    def set_schools(self, schools) -> None:
+        self.school_id.choices = choices(
+            [("", "Pas d'école ou autre école")] + [(school.id, school.name) for school in schools]
+        )
+
+
+class ContactForm(HouseholdFormBase):
+    first_name = first_name_field()
+    last_name = last_name_field()
+    relationship_label = StringField(
+        "Lien avec la famille",
+        description="Par exemple : grand-mère, voisin, assistante maternelle.",
+        filters=[strip],
+        validators=optional_text("Le lien avec la famille", 60),
+    )
+    mobile_phone = PhoneField(
+        "Téléphone portable",
+        what="Le téléphone portable",
+        description="Par exemple 06 12 34 56 78.",
+    )
+    home_phone = PhoneField("Téléphone fixe", what="Le téléphone fixe")
+    can_pick_up = BooleanField("Autorisé à venir chercher les enfants")
+    emergency_contact = BooleanField("À prévenir en cas d'urgence")
+
+    def validate(self, extra_validators=None) -> bool:
+        # Not a validate_<field> method: Optional() on an empty phone would skip it.
+        valid = super().validate(extra_validators)
+        phones = (self.mobile_phone, self.home_phone)
+        if not any(f.data for f in phones) and not any(f.errors for f in phones):
+            self.mobile_phone.errors.append(
+                "Indiquez au moins un numéro de téléphone pour ce contact."
+            )
+            return False
+        return valid
+
+
+MEMBER_FORMS = {"adult": AdultForm, "child": ChildForm, "contact": ContactForm}
+
+
+class RemovalForm(FlaskForm):
+    reason = TextAreaField(
+        "Motif (facultatif)",
+        description="Par exemple : « déménagement », « n'est plus notre assistante maternelle ».",
+        filters=[strip],
+        validators=optional_text("Le motif", 1000, multiline=True),
+        render_kw={"rows": 3},
+    )
+
+
+class InviteForm(HouseholdFormBase):
+    person_id = SelectField(
+        "Qui invitez-vous ?",
+        coerce=int_or_none,
+        invalid_choice_message="Choisissez une personne de la liste.",
+        invalid_value_message="Choisissez une personne de la liste.",
+    )
+    first_name = StringField(
+        "Prénom",
+        filters=[strip],
+        validators=optional_text("Le prénom", 100),
+    )
+    last_name = StringField("Nom", filters=[strip], validators=optional_text("Le nom", 100))
+    email = EmailField(
+        "Son adresse e-mail",
+        filters=[strip],
+        validators=email_field_validators() + [no_control_characters("L'adresse e-mail")],
+        render_kw={"autocomplete": "off", "inputmode": "email", "autocapitalize": "none"},
+    )
+
+    def set_people(self, people) -> None:
+        self.person_id.choices = choices(
+            [("", "Un nouvel adulte (saisir son nom ci-dessous)")]
+            + [(person.id, person.full_name) for person in people]
+        )
+
+    def validate(self, extra_validators=None) -> bool:
+        # A new adult needs a name; Optional() on the empty field would skip a validate_<field>.
+        valid = super().validate(extra_validators)
+        if self.person_id.data is None and not self.person_id.errors:
+            for f, what in ((self.first_name, "Le prénom"), (self.last_name, "Le nom")):
+                if not f.data and not f.errors:
+                    f.errors.append(f"{what} est obligatoire pour un nouvel adulte.")
+                    valid = False
+        return valid
+
+
+class AcceptInvitationForm(FlaskForm):
+    password = new_password_field("Choisissez un mot de passe")
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._email = email
+
+    def validate_password(self, field):
+        problem = password_problem(field.data or "", self._email)
+        if problem:
+            raise ValidationError(problem)
+
+
+class QuotientForm(FlaskForm):
+    family_quotient = family_quotient_field()

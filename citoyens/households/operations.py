@@ -1,0 +1,433 @@
+"""Household verbs, callable from views, CLI and tests alike (no request parsing here).
+
+Each verb flushes, records a HouseholdChange (field names only, never values: some
+are health data) and an audit event; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+
+from citoyens import audit
+from citoyens.database import utcnow
+from citoyens.extensions import db
+from citoyens.households import rules
+from citoyens.households.models import (
+    Household,
+    HouseholdChange,
+    HouseholdMember,
+    Invitation,
+    Person,
+)
+from citoyens.mail import send_mail
+from citoyens.requests.operations import on_decision, open_request
+
+INVITATION_SALT = "citoyens:invitation"
+INVALID_INVITATION = (
+    "Ce lien d'invitation n'est plus valable : il a déjà servi, il a expiré, ou la personne "
+    "invitée ne fait plus partie du foyer. Demandez une nouvelle invitation."
+)
+
+
+class HouseholdError(ValueError):
+    """An action the rules refuse; the message is French, shown to the family as is."""
+
+
+def _external_url(endpoint: str, **values) -> str:
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def _same(old, new) -> bool:
+    return (None if old == "" else old) == (None if new == "" else new)
+
+
+def _apply(target, data: dict, names: Iterable[str]) -> list[str]:
+    """Set the given fields on `target`; return the names of those whose value changed."""
+    changed = []
+    for name in names:
+        if name in data and not _same(getattr(target, name), data[name]):
+            setattr(target, name, data[name])
+            changed.append(name)
+    return changed
+
+
+def record_change(
+    household_id: int,
+    action: str,
+    *,
+    actor,
+    person_id: int | None = None,
+    fields: Iterable[str] = (),
+) -> HouseholdChange:
+    """One line of the household's history: who, when, what kind, which fields (names)."""
+    change = HouseholdChange(
+        household_id=household_id,
+        person_id=person_id,
+        actor_id=getattr(actor, "id", None),
+        action=action,
+        fields=",".join(fields)[:500] or None,
+    )
+    db.session.add(change)
+    return change
+
+
+# --- The household itself -------------------------------------------------------------------
+
+
+def update_household(household: Household, data: dict, *, actor) -> list[str]:
+    """Change address, QF or paperless flag; return the names of the fields that changed."""
+    changed = _apply(household, data, rules.HOUSEHOLD_FIELDS)
+    if changed:
+        record_change(household.id, "updated", actor=actor, fields=changed)
+        audit.record(
+            "household.updated",
+            actor=actor,
+            target=f"household:{household.id}",
+            details=",".join(changed),
+        )
+    db.session.flush()
+    return changed
+
+
+def set_family_quotient(household: Household, value: int | None, *, actor) -> list[str]:
+    """Staff correct the QF (e.g. from the CAF attestation)."""
+    return update_household(household, {"family_quotient": value}, actor=actor)
+
+
+def confirm_civil_status(household: Household, *, actor) -> None:
+    """The family says the civil status of its members is right ("J'ai vérifié")."""
+    household.civil_status_checked_at = utcnow()
+    record_change(household.id, "civil_status_checked", actor=actor)
+    audit.record("household.civil-status-checked", actor=actor, target=f"household:{household.id}")
+    db.session.flush()
+
+
+# --- Members -------------------------------------------------------------------------------
+
+
+def _split(role: str) -> tuple[list[str], list[str]]:
+    allowed = rules.EDITABLE_FIELDS[role]
+    person_fields = [n for n in allowed if n not in rules.MEMBERSHIP_FIELDS]
+    membership_fields = [n for n in allowed if n in rules.MEMBERSHIP_FIELDS]
+    return person_fields, membership_fields
+
+
+def _sync_account_names(person: Person) -> None:
+    """An adult's account shows the same name as their card in the household."""
+    from citoyens.accounts.models import User
+
+    for user in db.session.scalars(select(User).where(User.person_id == person.id)):
+        user.first_name, user.last_name = person.first_name, person.last_name
+
+
+def add_member(household_id: int, role: str, data: dict, *, actor) -> HouseholdMember:
+    """Add a new adult, child or contact; only the fields of that role are read from `data`."""
+    if role not in rules.EDITABLE_FIELDS:
+        raise ValueError(f"unknown role {role!r}")
+    person_fields, membership_fields = _split(role)
+    person = Person()
+    membership = HouseholdMember(household_id=household_id, person=person, role=role)
+    given = []
+    for target, names in ((person, person_fields), (membership, membership_fields)):
+        for name in names:
+            if name in data:
+                setattr(target, name, None if data[name] == "" else data[name])
+                if data[name] not in (None, "", False):
+                    given.append(name)
+    db.session.add_all([person, membership])
+    db.session.flush()
+    record_change(household_id, "created", actor=actor, person_id=person.id, fields=given)
+    audit.record(
+        "household.member-added",
+        actor=actor,
+        target=f"household:{household_id}",
+        details=f"person:{person.id} role:{role}",
+    )
+    return membership
+
+
+def update_member(membership: HouseholdMember, data: dict, *, actor) -> list[str]:
+    """Edit a member; return the names of the fields that changed.
+
+    A person shared by two households (separated parents) is one row: the change is
+    recorded in the history of every household they belong to.
+    """
+    person_fields, membership_fields = _split(membership.role)
+    person = membership.person
+    person_changed = _apply(person, data, person_fields)
+    membership_changed = _apply(membership, data, membership_fields)
+    if not (person_changed or membership_changed):
+        return []
+    if {"first_name", "last_name"} & set(person_changed):
+        _sync_account_names(person)
+    record_change(
+        membership.household_id,
+        "updated",
+        actor=actor,
+        person_id=person.id,
+        fields=person_changed + membership_changed,
+    )
+    if person_changed:
+        others = db.session.scalars(
+            select(HouseholdMember.household_id).where(
+                HouseholdMember.person_id == person.id,
+                HouseholdMember.left_at.is_(None),
+                HouseholdMember.household_id != membership.household_id,
+            )
+        )
+        for household_id in others:
+            record_change(
+                household_id, "updated", actor=actor, person_id=person.id, fields=person_changed
+            )
+    audit.record(
+        "household.member-updated",
+        actor=actor,
+        target=f"person:{person.id}",
+        details=",".join(person_changed + membership_changed),
+    )
+    db.session.flush()
+    return person_changed + membership_changed
+
+
+# --- Removal: parents ask, staff decide --------------------------------------------------------
+
+
+def request_removal(membership: HouseholdMember, *, actor, reason: str | None = None):
+    """Open a removal request for the member and tell the services' mailboxes.
+
+    Parents never delete anyone: staff accept or refuse (see `_decide_removal`).
+    """
+    from citoyens.services.rules import mailboxes_for_household
+
+    person = membership.person
+    household_id = membership.household_id
+    if getattr(actor, "person_id", None) == person.id:
+        raise HouseholdError(
+            "Vous ne pouvez pas demander votre propre retrait : vous êtes titulaire de cet "
+            "espace, et le foyer a besoin de son responsable pour rester joignable. "
+            "Pour quitter le foyer, contactez la mairie."
+        )
+    if rules.open_removal_request(household_id, person.id) is not None:
+        raise HouseholdError(
+            f"Une demande de retrait de {person.full_name} est déjà en cours : "
+            "vous pouvez la suivre dans « Demandes »."
+        )
+    request = open_request(
+        "member_removal",
+        household_id,
+        f"Retirer {person.full_name} du foyer",
+        actor=actor,
+        person_id=person.id,
+        message=reason or None,
+    )
+    record_change(household_id, "removal_requested", actor=actor, person_id=person.id)
+    household = db.session.get(Household, household_id)
+    # The decision is taken on the request's page when the back office has one. What the
+    # family wrote stays in the portal: the mail names the person and links, nothing more.
+    if "admin.request" in current_app.view_functions:
+        link = _external_url("admin.request", request_id=request.id)
+    else:
+        link = _external_url("admin.household", household_id=household_id)
+    for mailbox in mailboxes_for_household(household_id):
+        send_mail(
+            "household-removal-request",
+            mailbox,
+            f"Demande de retrait : {person.full_name}",
+            "household_removal_request",
+            person_name=person.full_name,
+            role_label=rules.ROLE_LABELS[membership.role].lower(),
+            household_ref=household.external_ref or f"n° {household_id}",
+            requester=getattr(actor, "full_name", ""),
+            with_reason=bool(reason),
+            link=link,
+        )
+    db.session.flush()
+    return request
+
+
+@on_decision("member_removal")
+def _decide_removal(request, accepted: bool, actor) -> None:
+    """Accepted: the membership ends (its row stays, with left_at) and the person's
+    accounts lose access to this household. Refused: nothing changes."""
+    from citoyens.accounts.models import User
+
+    if not accepted or request.person_id is None:
+        return
+    membership = db.session.scalar(
+        select(HouseholdMember).where(
+            HouseholdMember.household_id == request.household_id,
+            HouseholdMember.person_id == request.person_id,
+            HouseholdMember.left_at.is_(None),
+        )
+    )
+    if membership is None:
+        return
+    membership.left_at = utcnow()
+    record_change(request.household_id, "removed", actor=actor, person_id=request.person_id)
+    for user in db.session.scalars(
+        select(User).where(
+            User.household_id == request.household_id, User.person_id == request.person_id
+        )
+    ):
+        user.household_id = None
+        user.end_all_sessions()
+    audit.record(
+        "household.member-removed",
+        actor=actor,
+        target=f"household:{request.household_id}",
+        details=f"person:{request.person_id} request:{request.id}",
+    )
+
+
+# --- Invitation of a second responsible adult ------------------------------------------------
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=INVITATION_SALT)
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return _serializer().dumps({"i": invitation.id})
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation behind a genuine, fresh, unused link; None otherwise."""
+    max_age = int(rules.invitation_max_age().total_seconds())
+    try:
+        data = _serializer().loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("i"), int):
+        return None
+    invitation = db.session.get(Invitation, data["i"])
+    if invitation is None or invitation.accepted_at is not None or invitation.person_id is None:
+        return None
+    if rules.active_membership(invitation.household_id, invitation.person_id) is None:
+        return None
+    return invitation
+
+
+def invite_adult(
+    household_id: int,
+    email: str,
+    *,
+    actor,
+    person_id: int | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> Invitation:
+    """Invite an adult to create their own account on this household, by a link sent by mail.
+
+    `person_id` names an adult already in the household without an account; otherwise
+    the adult is added from `first_name` and `last_name`.
+    """
+    from citoyens.accounts.operations import find_user, normalize_email
+
+    email = normalize_email(email)
+    if find_user(email) is not None:
+        audit.record("invitation.refused", actor=actor, target=f"household:{household_id}")
+        raise HouseholdError(
+            "Nous ne pouvons pas envoyer d'invitation à cette adresse. Si cette personne a "
+            "déjà un espace famille, elle peut demander à la mairie de le rattacher à votre foyer."
+        )
+    pending = rules.open_invitations(household_id)
+    if any(invitation.email == email for invitation in pending):
+        raise HouseholdError("Une invitation est déjà en attente pour cette adresse.")
+    if len(pending) >= rules.MAX_OPEN_INVITATIONS:
+        raise HouseholdError(
+            f"Votre foyer a déjà {rules.MAX_OPEN_INVITATIONS} invitations en attente : "
+            "attendez qu'elles soient acceptées ou qu'elles expirent."
+        )
+    if person_id is not None:
+        allowed = {p.id: p for p in rules.adults_without_account(household_id)}
+        person = allowed.get(person_id)
+        if person is None:
+            raise HouseholdError("Choisissez un adulte de votre foyer qui n'a pas encore d'espace.")
+        if any(invitation.person_id == person_id for invitation in pending):
+            raise HouseholdError(
+                f"{person.full_name} a déjà une invitation en attente : "
+                "elle reste valable jusqu'à son expiration."
+            )
+        if not person.email:
+            person.email = email
+    else:
+        person = add_member(
+            household_id,
+            "adult",
+            {"first_name": first_name, "last_name": last_name, "email": email},
+            actor=actor,
+        ).person
+    invitation = Invitation(
+        household_id=household_id,
+        person_id=person.id,
+        email=email,
+        invited_by_id=getattr(actor, "id", None),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    record_change(household_id, "invited", actor=actor, person_id=person.id)
+    send_mail(
+        "invitation",
+        email,
+        f"Invitation à l'espace famille de {current_app.config['COMMUNE_NAME']}",
+        "invitation_household",
+        sensitive=True,
+        first_name=person.first_name,
+        inviter=getattr(actor, "full_name", ""),
+        link=_external_url("households.accept_invitation", token=invitation_token(invitation)),
+        days=rules.invitation_max_age().days,
+    )
+    audit.record("invitation.sent", actor=actor, target=f"invitation:{invitation.id}")
+    return invitation
+
+
+def accept_invitation(invitation: Invitation, password: str):
+    """Create the invited adult's account (confirmed: the link proves the address).
+
+    Single use: the invitation is claimed by a conditional UPDATE, so two clicks at
+    once create one account.
+    """
+    from citoyens.accounts.models import User
+    from citoyens.accounts.operations import find_user
+    from citoyens.accounts.passwords import hash_password
+
+    membership = rules.active_membership(invitation.household_id, invitation.person_id or 0)
+    if membership is None or membership.role != "adult" or find_user(invitation.email) is not None:
+        raise HouseholdError(INVALID_INVITATION)
+    # Two invitations for one person (two addresses): the first accepted wins.
+    if db.session.scalar(select(User.id).where(User.person_id == membership.person_id)):
+        raise HouseholdError(INVALID_INVITATION)
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise HouseholdError(INVALID_INVITATION)
+    db.session.refresh(invitation)
+    person = membership.person
+    person.email = person.email or invitation.email
+    user = User(
+        email=invitation.email,
+        password_hash=hash_password(password),
+        role="parent",
+        first_name=person.first_name,
+        last_name=person.last_name,
+        household_id=invitation.household_id,
+        person_id=person.id,
+        confirmed_at=utcnow(),
+        password_changed_at=utcnow(),
+    )
+    db.session.add(user)
+    db.session.flush()
+    record_change(invitation.household_id, "joined", actor=user, person_id=person.id)
+    audit.record("invitation.accepted", actor=user, target=f"invitation:{invitation.id}")
+    return user

@@ -88,6 +88,9 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_hooks(app: Flask) -> None:
+    from citoyens import formatting
+
+    formatting.register(app)
     from flask_login import user_loaded_from_cookie
 
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie

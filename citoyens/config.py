@@ -80,8 +80,11 @@ def load(instance_path: str) -> dict:
         # Tokens sent by e-mail.
         "CONFIRM_TOKEN_MAX_AGE": timedelta(hours=48),
         "RESET_TOKEN_MAX_AGE": timedelta(hours=2),
-        # Uploads: 10 MB per file, a little more for the multipart envelope.
+        # Uploads: 10 MB per file, a little more for the multipart envelope. Stored under
+        # UPLOAD_FOLDER (shared by every app process), never under static/.
         "MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+        "UPLOAD_STORAGE": os.environ.get("UPLOAD_STORAGE", "filesystem"),
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
         # Rate limits: Redis when several processes run, memory otherwise.
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),

@@ -111,6 +111,10 @@ def empty_database_url(tmp_path):
 
 
 @pytest.mark.own_database
+# Expression indexes (uq_documents_one_current) are not reflected, hence not compared:
+# test_constraints.py proves that one exists on both databases.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression")
 def test_migrations_build_exactly_the_models_schema(empty_database_url):
     """`flask db upgrade` on an empty database gives what the models declare, then back down."""
     from alembic.autogenerate import compare_metadata
@@ -128,6 +132,15 @@ def test_migrations_build_exactly_the_models_schema(empty_database_url):
                 MigrationContext.configure(conn, opts={"compare_type": True}), real_db.metadata
             )
         assert diff == []
+        # Not reflected, so not compared above: look for the expression index by name.
+        index = "uq_documents_one_current"
+        lookup = (
+            "SELECT indexname FROM pg_indexes WHERE indexname = :name"
+            if engine.dialect.name == "postgresql"
+            else "SELECT name FROM sqlite_master WHERE type = 'index' AND name = :name"
+        )
+        with engine.connect() as conn:
+            assert conn.execute(text(lookup), {"name": index}).scalar() == index
         downgrade(revision="base")
         engine.dispose()
 

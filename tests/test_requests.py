@@ -12,10 +12,10 @@ from sqlalchemy import event, select, update
 from citoyens.accounts.models import User
 from citoyens.core.models import AuditEvent, MailMessage
 from citoyens.extensions import db
+from citoyens.formatting import date_fr, datetime_fr, since_fr
 from citoyens.requests import operations as ops
 from citoyens.requests import rules
 from citoyens.requests.models import Request
-from citoyens.requests.views import date_fr, datetime_fr, since_fr
 from tests.conftest import csrf_token, post
 from tests.factories import make_user
 from tests.requests_factories import assign_staff, make_request, make_service, request_state
@@ -813,3 +813,19 @@ def test_dashboard_partial_lists_open_requests(app, parent, staff):
     assert "Envoyée" in html
     assert "Demande close" not in html
     assert "aucune demande en cours" in empty
+
+
+def test_family_cannot_cancel_a_document_review(app, client, auth, parent):
+    with app.test_request_context():
+        user = db.session.get(User, parent.id)
+        request_id = ops.open_request(
+            "document_review", parent.household_id, "Vérification : attestation", actor=user
+        ).id
+        db.session.commit()
+    auth.login(parent)
+    page = client.get(f"/mes-demandes/{request_id}").get_data(as_text=True)
+    assert "Annuler ma demande" not in page
+    response = post(client, f"/mes-demandes/{request_id}/annuler", follow_redirects=True)
+    assert "annule pas" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Request, request_id).status == "sent"

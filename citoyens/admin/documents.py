@@ -26,12 +26,12 @@ from citoyens.documents.operations import (
 from citoyens.documents.rules import (
     LINE_STATUSES,
     household_history,
-    household_names,
     pending_queue,
     today_in_paris,
 )
 from citoyens.documents.uploads import file_response
 from citoyens.extensions import db
+from citoyens.households.rules import household_names
 from citoyens.requests.operations import RequestError
 from citoyens.web import render
 

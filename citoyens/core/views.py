@@ -7,8 +7,11 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from citoyens.accounts.decorators import parent_required
+from citoyens.documents.rules import summary as documents_summary
+from citoyens.documents.rules import today_in_paris
 from citoyens.extensions import db
-from citoyens.households.rules import household_overview
+from citoyens.households.rules import checklist, household_overview
+from citoyens.requests.rules import open_requests_for_household
 from citoyens.web import render
 
 bp = Blueprint("core", __name__)
@@ -26,8 +29,17 @@ def home():
 @bp.get("/tableau-de-bord")
 @parent_required
 def dashboard():
-    overview = household_overview(current_user.household_id)
-    return render("pages/dashboard.html", overview=overview)
+    household_id = current_user.household_id
+    steps = checklist(household_id)
+    documents = documents_summary(household_id, today_in_paris())
+    steps["documents_up_to_date"] = documents["up_to_date"]
+    return render(
+        "pages/dashboard.html",
+        overview=household_overview(household_id),
+        steps=steps,
+        documents=documents,
+        open_requests=open_requests_for_household(household_id),
+    )
 
 
 @bp.get("/accessibilite")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
@@ -48,6 +48,16 @@ class Document(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'accepted', 'refused')", name="status"),
         Index("ix_documents_current", "household_id", "type_id", "person_id", "replaced_at"),
+        # One current document per household, type and person: the database says so.
+        Index(
+            "uq_documents_one_current",
+            "household_id",
+            "type_id",
+            func.coalesce(text("person_id"), 0),
+            unique=True,
+            sqlite_where=text("replaced_at IS NULL"),
+            postgresql_where=text("replaced_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

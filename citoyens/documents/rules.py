@@ -219,27 +219,6 @@ def pending_queue(limit: int = 200) -> list[Document]:
     )
 
 
-def household_names(household_ids) -> dict[int, str]:
-    """How staff recognise a household: its responsible adults' names (1 query)."""
-    ids = set(household_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(HouseholdMember.household_id, Person.last_name, Person.first_name)
-        .join(Person, Person.id == HouseholdMember.person_id)
-        .where(
-            HouseholdMember.household_id.in_(ids),
-            HouseholdMember.role == "adult",
-            HouseholdMember.left_at.is_(None),
-        )
-        .order_by(HouseholdMember.household_id, HouseholdMember.id)
-    )
-    names: dict[int, list[str]] = {}
-    for household_id, last_name, first_name in rows:
-        names.setdefault(household_id, []).append(f"{last_name} {first_name}")
-    return {hid: ", ".join(names.get(hid, [])) or f"Foyer n° {hid}" for hid in ids}
-
-
 def household_history(household_id: int) -> list[Document]:
     """Every document of the household, replaced ones included, newest first (1 query)."""
     return list(

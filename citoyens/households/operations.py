@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
 from citoyens.database import utcnow
@@ -219,14 +220,21 @@ def request_removal(membership: HouseholdMember, *, actor, reason: str | None = 
             f"Une demande de retrait de {person.full_name} est déjà en cours : "
             "vous pouvez la suivre dans « Demandes »."
         )
-    request = open_request(
-        "member_removal",
-        household_id,
-        f"Retirer {person.full_name} du foyer",
-        actor=actor,
-        person_id=person.id,
-        message=reason or None,
-    )
+    try:
+        with db.session.begin_nested():
+            request = open_request(
+                "member_removal",
+                household_id,
+                f"Retirer {person.full_name} du foyer",
+                actor=actor,
+                person_id=person.id,
+                message=reason or None,
+            )
+    except IntegrityError:  # the same request, sent at the same instant by the other parent
+        raise HouseholdError(
+            f"Une demande de retrait de {person.full_name} est déjà en cours : "
+            "vous pouvez la suivre dans « Demandes »."
+        ) from None
     record_change(household_id, "removal_requested", actor=actor, person_id=person.id)
     household = db.session.get(Household, household_id)
     # The decision is taken on the request's page when the back office has one. What the

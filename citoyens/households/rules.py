@@ -464,3 +464,36 @@ def household_record(household_id: int, history_limit: int = 200) -> HouseholdRe
 def is_open(invitation: Invitation, now: datetime | None = None) -> bool:
     now = now or utcnow()
     return invitation.accepted_at is None and invitation.created_at > now - invitation_max_age()
+
+
+def household_names(household_ids) -> dict[int, str]:
+    """A name for each household, from its current responsible adults, in one query.
+
+    Households have no name of their own: "Camille Martin et Paul Durand".
+    """
+    household_ids = set(household_ids)
+    if not household_ids:
+        return {}
+    rows = db.session.execute(
+        select(HouseholdMember.household_id, Person.first_name, Person.last_name)
+        .join(Person, Person.id == HouseholdMember.person_id)
+        .where(
+            HouseholdMember.household_id.in_(household_ids),
+            HouseholdMember.role == "adult",
+            HouseholdMember.left_at.is_(None),
+        )
+        .order_by(HouseholdMember.household_id, HouseholdMember.id)
+    )
+    adults: dict[int, list[str]] = {}
+    for household_id, first_name, last_name in rows:
+        adults.setdefault(household_id, []).append(f"{first_name} {last_name}")
+    return {
+        household_id: _and_join(adults[household_id])
+        if household_id in adults
+        else f"Foyer n° {household_id}"
+        for household_id in household_ids
+    }
+
+
+def _and_join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} et {names[-1]}"

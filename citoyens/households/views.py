@@ -7,15 +7,12 @@ roles and household ids are never read.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db, limiter
-from citoyens.forms import PARIS, format_phone
 from citoyens.households import operations as ops  # also registers the removal decision
 from citoyens.households import rules
 from citoyens.households.forms import (
@@ -41,27 +38,6 @@ ROLE_TITLES = {
     "child": ("Ajouter un enfant", "Modifier un enfant"),
     "contact": ("Ajouter un contact", "Modifier un contact"),
 }
-
-
-@bp.app_template_filter("phone_fr")
-def phone_fr(value: str | None) -> str:
-    return format_phone(value)
-
-
-@bp.app_template_filter("date_fr")
-def date_fr(value: date | datetime | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
-    return value.strftime("%d/%m/%Y")
-
-
-@bp.app_template_filter("datetime_fr")
-def datetime_fr(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
 
 
 # --- Form builders (shared by the pages and the inline validation) ----------------------------

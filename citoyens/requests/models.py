@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
@@ -23,6 +23,8 @@ REQUEST_STATUSES = {
     "cancelled": "Annulée",
 }
 OPEN_STATUSES = ("sent", "in_review")
+# A document under review is withdrawn by sending another file, not by cancelling.
+NOT_CANCELLABLE_BY_FAMILY = frozenset({"document_review"})
 
 EVENT_KINDS = ("created", "status", "message", "note")
 
@@ -36,6 +38,16 @@ class Request(db.Model):
         ),
         Index("ix_requests_household_status", "household_id", "status"),
         Index("ix_requests_service_status", "service_id", "status"),
+        # At most one open removal request per person of a household, even when two
+        # parents press the button at the same instant.
+        Index(
+            "uq_requests_open_removal",
+            "household_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("kind = 'member_removal' AND status IN ('sent', 'in_review')"),
+            postgresql_where=text("kind = 'member_removal' AND status IN ('sent', 'in_review')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +75,10 @@ class Request(db.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def family_can_cancel(self) -> bool:
+        return self.is_open and self.kind not in NOT_CANCELLABLE_BY_FAMILY
 
 
 class RequestEvent(db.Model):

@@ -214,6 +214,11 @@ def family_reply(request: Request, body: str, *, actor) -> RequestEvent:
 
 def family_cancel(request: Request, *, actor) -> RequestEvent:
     """The family withdraws its open request; the service is told."""
+    if request.is_open and not request.family_can_cancel:
+        raise RequestError(
+            "Un document en cours de vérification ne s'annule pas : "
+            "envoyez simplement le bon document à sa place dans « Documents »."
+        )
     if not request.is_open:
         raise RequestError(
             f"Cette demande est déjà « {REQUEST_STATUSES[request.status].lower()} » : "

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.extensions import db
-from citoyens.households.models import HouseholdMember, Person
+from citoyens.households.rules import household_names
 from citoyens.requests.models import OPEN_STATUSES, REQUEST_STATUSES, Request, RequestEvent
 from citoyens.services.models import Service
 from citoyens.services.rules import service_ids_for
@@ -225,35 +225,3 @@ def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) ->
     )
     names = household_names({r.household_id for r in items})
     return QueuePage(items, total, page, per_page, names)
-
-
-def household_names(household_ids: set[int]) -> dict[int, str]:
-    """A name for each household, from its current responsible adults, in one query.
-
-    Households have no name of their own: "Camille Martin et Paul Durand".
-    """
-    if not household_ids:
-        return {}
-    rows = db.session.execute(
-        select(HouseholdMember.household_id, Person.first_name, Person.last_name)
-        .join(Person, Person.id == HouseholdMember.person_id)
-        .where(
-            HouseholdMember.household_id.in_(household_ids),
-            HouseholdMember.role == "adult",
-            HouseholdMember.left_at.is_(None),
-        )
-        .order_by(HouseholdMember.household_id, HouseholdMember.id)
-    )
-    adults: dict[int, list[str]] = {}
-    for household_id, first_name, last_name in rows:
-        adults.setdefault(household_id, []).append(f"{first_name} {last_name}")
-    return {
-        household_id: _and_join(adults[household_id])
-        if household_id in adults
-        else f"Foyer n° {household_id}"
-        for household_id in household_ids
-    }
-
-
-def _and_join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} et {names[-1]}"

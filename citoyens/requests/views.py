@@ -6,7 +6,6 @@ none of this family's business.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, url_for
@@ -23,54 +22,6 @@ from citoyens.web import is_htmx_fragment_request, render
 bp = Blueprint("requests", __name__)
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-# --- Dates, French style (Babel is not a dependency) -----------------------------------------
-
-
-def _paris(value: datetime) -> datetime:
-    if value.tzinfo is None:  # the models always give aware UTC; be lenient with others
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(PARIS)
-
-
-@bp.app_template_filter("datetime_fr")
-def datetime_fr(value: datetime | None) -> str:
-    """26/11/2026 à 14:05, in Paris time."""
-    if value is None:
-        return ""
-    return _paris(value).strftime("%d/%m/%Y à %H:%M")
-
-
-@bp.app_template_filter("date_fr")
-def date_fr(value: date | datetime | None) -> str:
-    """26/11/2026 (a timestamp is first moved to Paris time)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = _paris(value)
-    return value.strftime("%d/%m/%Y")
-
-
-@bp.app_template_filter("since_fr")
-def since_fr(value: datetime | None, now: datetime | None = None) -> str:
-    """How long ago, roughly: "il y a 5 min", "il y a 3 h", "hier", "il y a 4 jours"."""
-    if value is None:
-        return ""
-    now = now or datetime.now(UTC)
-    seconds = max(0, int((now - value).total_seconds()))
-    if seconds < 60:
-        return "à l'instant"
-    if seconds < 3600:
-        return f"il y a {seconds // 60} min"
-    if seconds < 86400:
-        return f"il y a {seconds // 3600} h"
-    days = (_paris(now).date() - _paris(value).date()).days
-    if days <= 1:
-        return "hier"
-    if days < 60:
-        return f"il y a {days} jours"
-    return f"il y a {days // 30} mois"
 
 
 @bp.app_template_filter("request_status")

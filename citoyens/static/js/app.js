@@ -8,6 +8,33 @@
     if (meta) event.detail.headers["X-CSRFToken"] = meta.content;
   });
 
+  // An htmx request that fails swaps nothing: say why, in French, where everyone hears it.
+  var FAILURES = {
+    400: "Le formulaire a expiré. Rechargez la page puis recommencez.",
+    403: "Vous n'avez pas accès à cette action.",
+    404: "Cet élément n'existe plus. Rechargez la page.",
+    413: "Le fichier dépasse 10 Mo. Choisissez un fichier plus léger ou une photo moins lourde.",
+    429: "Trop de demandes. Patientez quelques minutes puis réessayez."
+  };
+  function showFailure(message) {
+    var box = document.getElementById("erreur-reseau");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    showFailure(FAILURES[status] || "Un problème est survenu. Réessayez dans un instant.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showFailure("Pas de connexion : vérifiez votre réseau puis réessayez.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("erreur-reseau");
+    if (box) box.hidden = true;
+  });
+
   // "Afficher" / "Masquer" the password being typed.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-toggle-password]");

@@ -1,0 +1,64 @@
+"""French formatting for templates: dates in Paris time, phones, elapsed time.
+
+Registered once as Jinja filters by create_app, for every domain's pages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from flask import Flask
+
+from citoyens.forms import PARIS, format_phone
+
+
+def _paris(value: datetime) -> datetime:
+    if value.tzinfo is None:  # the models always give aware UTC; be lenient with others
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(PARIS)
+
+
+def datetime_fr(value: datetime | None) -> str:
+    """26/11/2026 à 14:05, in Paris time."""
+    if value is None:
+        return ""
+    return _paris(value).strftime("%d/%m/%Y à %H:%M")
+
+
+def date_fr(value: date | datetime | None) -> str:
+    """26/11/2026 (a timestamp is first moved to Paris time)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _paris(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def since_fr(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, roughly: "il y a 5 min", "il y a 3 h", "hier", "il y a 4 jours"."""
+    if value is None:
+        return ""
+    now = now or datetime.now(UTC)
+    seconds = max(0, int((now - value).total_seconds()))
+    if seconds < 60:
+        return "à l'instant"
+    if seconds < 3600:
+        return f"il y a {seconds // 60} min"
+    if seconds < 86400:
+        return f"il y a {seconds // 3600} h"
+    days = (_paris(now).date() - _paris(value).date()).days
+    if days <= 1:
+        return "hier"
+    if days < 60:
+        return f"il y a {days} jours"
+    return f"il y a {days // 30} mois"
+
+
+def phone_fr(value: str | None) -> str:
+    """+33612345678 → 06 12 34 56 78."""
+    return format_phone(value)
+
+
+def register(app: Flask) -> None:
+    for func in (datetime_fr, date_fr, since_fr, phone_fr):
+        app.add_template_filter(func, func.__name__)

@@ -71,24 +71,28 @@ def find_chromium() -> str | None:
 
 
 @contextmanager
-def browser_database(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL of the live app's own; dropped afterwards on PostgreSQL."""
+def browser_database(tmp_path: Path, name: str = BROWSER_DATABASE) -> Iterator[str]:
+    """A fresh, empty database URL of the live app's own; dropped afterwards on PostgreSQL.
+
+    `name` is the PostgreSQL database's: a test module of its own may take its own name,
+    so that it never drops the database of another module's server running at the same time.
+    """
     server_url = os.environ.get("TEST_DATABASE_URL")
     if not server_url:
         yield f"sqlite:///{tmp_path / 'browser.sqlite3'}"
         return
     admin_url = make_url(normalize_database_url(server_url))
-    url = admin_url.set(database=BROWSER_DATABASE).render_as_string(hide_password=False)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
 
     def drop(conn):
         # FORCE (PostgreSQL 13+): a crashed earlier run may have left connections behind.
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{BROWSER_DATABASE}" WITH (FORCE)'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     try:
         with admin.connect() as conn:
             drop(conn)
-            conn.execute(text(f'CREATE DATABASE "{BROWSER_DATABASE}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
         yield url
     finally:
         with admin.connect() as conn:
@@ -97,13 +101,16 @@ def browser_database(tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def serve(tmp_path: Path) -> Iterator[LiveServer]:
-    """Serve a fresh app on 127.0.0.1 (a free port) in a daemon thread, recording its mails."""
+def serve(tmp_path: Path, database: str = BROWSER_DATABASE) -> Iterator[LiveServer]:
+    """Serve a fresh app on 127.0.0.1 (a free port) in a daemon thread, recording its mails.
+
+    `database`: the PostgreSQL database's name (see `browser_database`).
+    """
     # Flask-Limiter keeps `enabled` on the shared Limiter object, not per app: building
     # an app with RATELIMIT_ENABLED=False turns limits off for the session app too.
     # Put it back afterwards so that later tests still see their 429s.
     limiter_was_enabled = limiter.enabled
-    with browser_database(tmp_path) as url:
+    with browser_database(tmp_path, database) as url:
         app = create_app(
             test_config(url, MAIL_BACKEND="smtp", MAIL_SUPPRESS_SEND=True, RATELIMIT_ENABLED=False)
         )

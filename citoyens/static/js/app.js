@@ -35,6 +35,20 @@
     if (box) box.hidden = true;
   });
 
+  // A swap that took the focus away (its button was disabled or replaced) puts it back
+  // in the swapped part: on the field in error, else on its heading.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var target = event.detail.target;
+    if (!target || !target.id) return;
+    var part = document.getElementById(target.id);
+    if (!part) return;
+    var focus = part.querySelector("[aria-invalid=true]") || part.querySelector("h2, h3, h4") || part;
+    if (!focus.matches("input, select, textarea, button, a[href]")) focus.setAttribute("tabindex", "-1");
+    focus.focus();
+  });
+
   // "Afficher" / "Masquer" the password being typed.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-toggle-password]");

@@ -61,7 +61,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import documents, households, requests  # noqa: F401 (routes on bp)
+    from citoyens.admin import documents, households, requests, schools  # noqa: F401 (routes on bp)
     from citoyens.admin.views import bp as admin_bp
     from citoyens.core.views import bp as core_bp
     from citoyens.documents.views import bp as documents_bp

@@ -325,3 +325,19 @@ def test_public_cacheable_files_never_carry_a_session_or_a_token(client, auth, p
         body = response.get_data(as_text=True)
         assert "csrf-token" not in body and parent.email not in body, path
     assert client.get("/tableau-de-bord").status_code == 200  # still logged in
+
+
+def test_back_office_landing_counts_what_waits(app, client, auth, staff):
+    from citoyens.accounts.models import User
+    from citoyens.requests.operations import open_request
+    from tests.factories import make_user
+
+    family = make_user(app)
+    with app.test_request_context():
+        actor = db.session.get(User, family.id)
+        open_request("member_removal", family.household_id, "Retirer X", actor=actor)
+        db.session.commit()
+    auth.login(staff)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "1 demande en cours dans vos files" in page
+    assert "0 document à vérifier" in page

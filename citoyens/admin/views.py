@@ -1,10 +1,17 @@
-"""Back office landing page. Later issues add the queues and settings listed there."""
+"""Back office landing page: what waits for this agent, and the way to each section."""
 
 from __future__ import annotations
 
 from flask import Blueprint
+from flask_login import current_user
+from sqlalchemy import func, or_, select
 
 from citoyens.accounts.decorators import staff_required
+from citoyens.documents.models import Document
+from citoyens.extensions import db
+from citoyens.households.models import Household
+from citoyens.requests.models import OPEN_STATUSES, Request
+from citoyens.services.rules import service_ids_for
 from citoyens.web import render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -17,6 +24,25 @@ def guard():
     return None
 
 
+def waiting_counts(user) -> dict[str, int]:
+    """Open requests in the agent's queues, documents to check, families: three counts."""
+    open_requests = select(func.count(Request.id)).where(Request.status.in_(OPEN_STATUSES))
+    services = service_ids_for(user)
+    if services is not None:
+        open_requests = open_requests.where(
+            or_(Request.service_id.is_(None), Request.service_id.in_(services))
+        )
+    return {
+        "requests": db.session.scalar(open_requests),
+        "documents": db.session.scalar(
+            select(func.count(Document.id)).where(
+                Document.status == "pending", Document.replaced_at.is_(None)
+            )
+        ),
+        "households": db.session.scalar(select(func.count(Household.id))),
+    }
+
+
 @bp.get("/")
 def index():
-    return render("admin/index.html")
+    return render("admin/index.html", counts=waiting_counts(current_user))

@@ -286,12 +286,15 @@ def adults_without_account(household_id: int) -> list[Person]:
     )
 
 
-def active_schools():
+def active_schools(keep_id: int | None = None):
+    """Schools offered in the child form: the active ones, plus the child's own school
+    if it was deactivated since (so saving the child does not silently drop it)."""
     from citoyens.services.models import School
 
-    return list(
-        db.session.scalars(select(School).where(School.active.is_(True)).order_by(School.name))
-    )
+    offered = School.active.is_(True)
+    if keep_id is not None:
+        offered = offered | (School.id == keep_id)
+    return list(db.session.scalars(select(School).where(offered).order_by(School.name)))
 
 
 def checklist(household_id: int) -> dict:

@@ -61,7 +61,7 @@ def member_form(role: str, membership=None):
         data = {name: getattr(membership, name) for name in rules.MEMBERSHIP_FIELDS}
     form = MEMBER_FORMS[role](obj=obj, data=data)
     if isinstance(form, ChildForm):
-        form.set_schools(rules.active_schools())
+        form.set_schools(rules.active_schools(keep_id=getattr(obj, "school_id", None)))
     slug = {v: k for k, v in rules.ROLE_SLUGS.items()}[role]
     return _inline(form, slug)
 

@@ -13,16 +13,19 @@ from citoyens.extensions import db
 REQUEST_KINDS = {
     "member_removal": "Suppression d'un membre du foyer",
     "document_review": "Vérification d'un document",
+    "enrolment": "Inscription",
+    "place_request": "Demande de place en multi-accueil",
 }
 
 REQUEST_STATUSES = {
     "sent": "Envoyée",
     "in_review": "En cours d'examen",
+    "waiting_list": "Liste d'attente",
     "accepted": "Acceptée",
     "refused": "Refusée",
     "cancelled": "Annulée",
 }
-OPEN_STATUSES = ("sent", "in_review")
+OPEN_STATUSES = ("sent", "in_review", "waiting_list")
 # A document under review is withdrawn by sending another file, not by cancelling.
 NOT_CANCELLABLE_BY_FAMILY = frozenset({"document_review"})
 
@@ -33,7 +36,7 @@ class Request(db.Model):
     __tablename__ = "requests"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('sent', 'in_review', 'accepted', 'refused', 'cancelled')",
+            "status IN ('sent', 'in_review', 'waiting_list', 'accepted', 'refused', 'cancelled')",
             name="status",
         ),
         Index("ix_requests_household_status", "household_id", "status"),

@@ -34,6 +34,8 @@ _decision_handlers: dict[str, Callable] = {}
 TRANSITIONS = {
     "sent": {"in_review", "accepted", "refused", "cancelled"},
     "in_review": {"accepted", "refused", "cancelled"},
+    # Place requests (multi-accueil) wait for a free place after the commission.
+    "waiting_list": {"accepted", "refused", "cancelled"},
     "accepted": set(),
     "refused": set(),
     "cancelled": set(),

@@ -1,10 +1,20 @@
-"""Services and schools. The enrolment issue adds activities and school years."""
+"""Services, their activities and rules of access, school years, schools."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
@@ -33,6 +43,108 @@ class Service(db.Model):
     mailbox: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who may enrol: an age range (in months, at the start of the school year) and/or
+    # school levels (comma-separated CLASS_LEVELS); none set means everyone.
+    min_age_months: Mapped[int | None] = mapped_column()
+    max_age_months: Mapped[int | None] = mapped_column()
+    school_levels: Mapped[str | None] = mapped_column(String(60))
+    # Restauration scolaire: pupils of a private school eat at the OGEC's canteen.
+    excludes_private_school: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Multi-accueil: a "demande de place" examined in commission, not a plain enrolment.
+    place_request: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    activities: Mapped[list[Activity]] = relationship(
+        back_populates="service", order_by="Activity.id"
+    )
+    required_documents: Mapped[list[ServiceDocument]] = relationship(cascade="all, delete-orphan")
+
+
+class ServiceDocument(db.Model):
+    """A document type a service requires before enrolment."""
+
+    __tablename__ = "service_documents"
+    __table_args__ = (
+        UniqueConstraint("service_id", "document_type_id", name="uq_service_documents_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    document_type_id: Mapped[int] = mapped_column(
+        ForeignKey("document_types.id", ondelete="CASCADE")
+    )
+
+    document_type = relationship("DocumentType")
+
+
+CALENDAR_KINDS = {
+    "school_days": "Jours d'école",
+    "leisure_days": "Mercredis et vacances scolaires",
+}
+ACTIVITY_UNITS = {"day": "Journée", "half_day": "Demi-journée"}
+
+
+class Activity(db.Model):
+    """Something bookable of a service: APS matin, repas du midi, mercredi journée..."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        CheckConstraint("calendar IN ('school_days', 'leisure_days')", name="calendar"),
+        CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name="unit"),
+        CheckConstraint("capacity >= 0", name="capacity"),
+        CheckConstraint("cutoff_hours >= 0", name="cutoff"),
+        CheckConstraint("end_time > start_time", name="times"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    # ISO weekdays, Monday = 1: "1,2,4,5" for the canteen.
+    weekdays: Mapped[str] = mapped_column(String(13))
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    capacity: Mapped[int] = mapped_column()
+    cutoff_hours: Mapped[int] = mapped_column(default=72, server_default="72")
+    calendar: Mapped[str] = mapped_column(String(15), default="school_days")
+    unit: Mapped[str | None] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+
+    service: Mapped[Service] = relationship(back_populates="activities")
+
+    @property
+    def weekday_numbers(self) -> list[int]:
+        return [int(day) for day in self.weekdays.split(",") if day]
+
+
+class SchoolYear(db.Model):
+    """1 September to 31 August, named "2026-2027"."""
+
+    __tablename__ = "school_years"
+    __table_args__ = (CheckConstraint("ends_on > starts_on", name="dates"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(9), unique=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+
+
+class EnrolmentWindow(db.Model):
+    """When families may send enrolments to a service for a school year."""
+
+    __tablename__ = "enrolment_windows"
+    __table_args__ = (
+        UniqueConstraint("service_id", "school_year_id", name="uq_enrolment_windows_pair"),
+        CheckConstraint("closes_on >= opens_on", name="dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    school_year_id: Mapped[int] = mapped_column(ForeignKey("school_years.id", ondelete="CASCADE"))
+    opens_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date] = mapped_column(Date)
 
 
 class StaffService(db.Model):

@@ -1,8 +1,8 @@
-"""households, services, documents, requests
+"""households, documents, requests, services, enrolments
 
-Revision ID: 4945b5d25535
+Revision ID: 89a2e108c920
 Revises: e9168e08460f
-Create Date: 2026-11-26 04:00:35.484566
+Create Date: 2026-11-26 04:18:53.609856
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '4945b5d25535'
+revision = '89a2e108c920'
 down_revision = 'e9168e08460f'
 branch_labels = None
 depends_on = None
@@ -32,6 +32,15 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_document_types')),
     sa.UniqueConstraint('code', name=op.f('uq_document_types_code'))
     )
+    op.create_table('school_years',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=9), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=False),
+    sa.Column('ends_on', sa.Date(), nullable=False),
+    sa.CheckConstraint('ends_on > starts_on', name=op.f('ck_school_years_dates')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_school_years')),
+    sa.UniqueConstraint('name', name=op.f('uq_school_years_name'))
+    )
     op.create_table('schools',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -52,10 +61,62 @@ def upgrade():
     sa.Column('mailbox', sa.String(length=254), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('min_age_months', sa.Integer(), nullable=True),
+    sa.Column('max_age_months', sa.Integer(), nullable=True),
+    sa.Column('school_levels', sa.String(length=60), nullable=True),
+    sa.Column('excludes_private_school', sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column('place_request', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.CheckConstraint("category IN ('petite-enfance', 'enfance', 'jeunesse')", name=op.f('ck_services_category')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_services')),
     sa.UniqueConstraint('code', name=op.f('uq_services_code'))
     )
+    op.create_table('activities',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('weekdays', sa.String(length=13), nullable=False),
+    sa.Column('start_time', sa.Time(), nullable=False),
+    sa.Column('end_time', sa.Time(), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('cutoff_hours', sa.Integer(), server_default='72', nullable=False),
+    sa.Column('calendar', sa.String(length=15), nullable=False),
+    sa.Column('unit', sa.String(length=10), nullable=True),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
+    sa.CheckConstraint("calendar IN ('school_days', 'leisure_days')", name=op.f('ck_activities_calendar')),
+    sa.CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name=op.f('ck_activities_unit')),
+    sa.CheckConstraint('capacity >= 0', name=op.f('ck_activities_capacity')),
+    sa.CheckConstraint('cutoff_hours >= 0', name=op.f('ck_activities_cutoff')),
+    sa.CheckConstraint('end_time > start_time', name=op.f('ck_activities_times')),
+    sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_activities_service_id_services'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_activities'))
+    )
+    with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_activities_service_id'), ['service_id'], unique=False)
+
+    op.create_table('enrolment_windows',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('school_year_id', sa.Integer(), nullable=False),
+    sa.Column('opens_on', sa.Date(), nullable=False),
+    sa.Column('closes_on', sa.Date(), nullable=False),
+    sa.CheckConstraint('closes_on >= opens_on', name=op.f('ck_enrolment_windows_dates')),
+    sa.ForeignKeyConstraint(['school_year_id'], ['school_years.id'], name=op.f('fk_enrolment_windows_school_year_id_school_years'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_enrolment_windows_service_id_services'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolment_windows')),
+    sa.UniqueConstraint('service_id', 'school_year_id', name='uq_enrolment_windows_pair')
+    )
+    op.create_table('service_documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('document_type_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['document_type_id'], ['document_types.id'], name=op.f('fk_service_documents_document_type_id_document_types'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_service_documents_service_id_services'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_documents')),
+    sa.UniqueConstraint('service_id', 'document_type_id', name='uq_service_documents_pair')
+    )
+    with op.batch_alter_table('service_documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_service_documents_service_id'), ['service_id'], unique=False)
+
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('household_id', sa.Integer(), nullable=False),
@@ -156,7 +217,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status IN ('sent', 'in_review', 'accepted', 'refused', 'cancelled')", name=op.f('ck_requests_status')),
+    sa.CheckConstraint("status IN ('sent', 'in_review', 'waiting_list', 'accepted', 'refused', 'cancelled')", name=op.f('ck_requests_status')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_requests_created_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_requests_document_id_documents'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_requests_household_id_households'), ondelete='CASCADE'),
@@ -168,6 +229,39 @@ def upgrade():
         batch_op.create_index('ix_requests_household_status', ['household_id', 'status'], unique=False)
         batch_op.create_index('ix_requests_service_status', ['service_id', 'status'], unique=False)
         batch_op.create_index('uq_requests_open_removal', ['household_id', 'person_id'], unique=True, sqlite_where=sa.text("kind = 'member_removal' AND status IN ('sent', 'in_review')"), postgresql_where=sa.text("kind = 'member_removal' AND status IN ('sent', 'in_review')"))
+
+    op.create_table('enrolments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=True),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('child_id', sa.Integer(), nullable=False),
+    sa.Column('service_id', sa.Integer(), nullable=False),
+    sa.Column('school_year_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by_id', sa.Integer(), nullable=True),
+    sa.Column('wished_start_on', sa.Date(), nullable=True),
+    sa.Column('days_per_week', sa.Integer(), nullable=True),
+    sa.Column('hours_per_week', sa.Integer(), nullable=True),
+    sa.Column('comments', sa.Text(), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'accepted', 'refused', 'waiting_list', 'cancelled')", name=op.f('ck_enrolments_status')),
+    sa.ForeignKeyConstraint(['child_id'], ['people.id'], name=op.f('fk_enrolments_child_id_people'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_enrolments_created_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_enrolments_decided_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_enrolments_household_id_households'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_enrolments_request_id_requests'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['school_year_id'], ['school_years.id'], name=op.f('fk_enrolments_school_year_id_school_years'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['service_id'], ['services.id'], name=op.f('fk_enrolments_service_id_services'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolments')),
+    sa.UniqueConstraint('request_id', name=op.f('uq_enrolments_request_id'))
+    )
+    with op.batch_alter_table('enrolments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enrolments_child_id'), ['child_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrolments_household_id'), ['household_id'], unique=False)
+        batch_op.create_index('ix_enrolments_service_year_status', ['service_id', 'school_year_id', 'status'], unique=False)
+        batch_op.create_index('uq_enrolments_live', ['child_id', 'service_id', 'school_year_id'], unique=True, sqlite_where=sa.text("status IN ('pending', 'accepted', 'waiting_list')"), postgresql_where=sa.text("status IN ('pending', 'accepted', 'waiting_list')"))
 
     op.create_table('request_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -186,6 +280,18 @@ def upgrade():
     )
     with op.batch_alter_table('request_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_request_events_request_id'), ['request_id'], unique=False)
+
+    op.create_table('enrolment_activities',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('enrolment_id', sa.Integer(), nullable=False),
+    sa.Column('activity_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['activity_id'], ['activities.id'], name=op.f('fk_enrolment_activities_activity_id_activities'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['enrolment_id'], ['enrolments.id'], name=op.f('fk_enrolment_activities_enrolment_id_enrolments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolment_activities')),
+    sa.UniqueConstraint('enrolment_id', 'activity_id', name='uq_enrolment_activities_pair')
+    )
+    with op.batch_alter_table('enrolment_activities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enrolment_activities_enrolment_id'), ['enrolment_id'], unique=False)
 
     with op.batch_alter_table('household_members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('relationship_label', sa.String(length=60), nullable=True))
@@ -267,10 +373,21 @@ def downgrade():
         batch_op.drop_column('can_pick_up')
         batch_op.drop_column('relationship_label')
 
+    with op.batch_alter_table('enrolment_activities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enrolment_activities_enrolment_id'))
+
+    op.drop_table('enrolment_activities')
     with op.batch_alter_table('request_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_request_events_request_id'))
 
     op.drop_table('request_events')
+    with op.batch_alter_table('enrolments', schema=None) as batch_op:
+        batch_op.drop_index('uq_enrolments_live', sqlite_where=sa.text("status IN ('pending', 'accepted', 'waiting_list')"), postgresql_where=sa.text("status IN ('pending', 'accepted', 'waiting_list')"))
+        batch_op.drop_index('ix_enrolments_service_year_status')
+        batch_op.drop_index(batch_op.f('ix_enrolments_household_id'))
+        batch_op.drop_index(batch_op.f('ix_enrolments_child_id'))
+
+    op.drop_table('enrolments')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index('uq_requests_open_removal', sqlite_where=sa.text("kind = 'member_removal' AND status IN ('sent', 'in_review')"), postgresql_where=sa.text("kind = 'member_removal' AND status IN ('sent', 'in_review')"))
         batch_op.drop_index('ix_requests_service_status')
@@ -296,7 +413,17 @@ def downgrade():
         batch_op.drop_index('ix_documents_current')
 
     op.drop_table('documents')
+    with op.batch_alter_table('service_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_documents_service_id'))
+
+    op.drop_table('service_documents')
+    op.drop_table('enrolment_windows')
+    with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_activities_service_id'))
+
+    op.drop_table('activities')
     op.drop_table('services')
     op.drop_table('schools')
+    op.drop_table('school_years')
     op.drop_table('document_types')
     # ### end Alembic commands ###

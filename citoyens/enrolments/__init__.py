@@ -1,0 +1,1 @@
+"""Enrolments of children in services, validated by staff."""

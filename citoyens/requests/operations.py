@@ -65,6 +65,21 @@ def on_decision(kind: str):
     return register
 
 
+_status_handlers: dict[str, Callable] = {}
+
+
+def on_status_change(kind: str):
+    """Decorator: register a callback(request, from_status, to_status, actor) run on every
+    status change of a request of `kind` (waiting list, cancellation...), after the
+    decision handler and in the same transaction."""
+
+    def register(func):
+        _status_handlers[kind] = func
+        return func
+
+    return register
+
+
 def open_request(
     kind: str,
     household_id: int,
@@ -147,6 +162,8 @@ def change_status(request: Request, to_status: str, *, actor, message: str | Non
     request.events.append(event)
     if to_status in ("accepted", "refused") and request.kind in _decision_handlers:
         _decision_handlers[request.kind](request, to_status == "accepted", actor)
+    if request.kind in _status_handlers:
+        _status_handlers[request.kind](request, from_status, to_status, actor)
     db.session.flush()
     audit.record("request.status", actor=actor, target=f"request:{request.id}", details=to_status)
     return event

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 
 import pytest
 from flask_sqlalchemy.session import _app_ctx_id
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from citoyens import create_app
@@ -159,3 +160,21 @@ def staff(app):
 @pytest.fixture
 def admin(app):
     return make_user(app, role="admin")
+
+
+@contextmanager
+def counted_queries(app):
+    """The SQL statements run inside the block (savepoint bookkeeping left out)."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -10,12 +10,11 @@ import hashlib
 import html
 import io
 import re
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from citoyens.core.models import AuditEvent
 from citoyens.documents import rules
@@ -31,7 +30,7 @@ from citoyens.documents.uploads import (
 from citoyens.extensions import db
 from citoyens.requests import operations as request_ops
 from citoyens.requests.models import Request
-from tests.conftest import TEST_DATABASE_URL, csrf_token, post
+from tests.conftest import TEST_DATABASE_URL, counted_queries, csrf_token, post
 from tests.documents_factories import (
     EXE,
     PDF,
@@ -111,23 +110,6 @@ def audit_actions(app, target: str) -> list[str]:
                 select(AuditEvent.action).where(AuditEvent.target == target).order_by(AuditEvent.id)
             )
         )
-
-
-@contextmanager
-def counted_queries(app):
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 class Family:

@@ -6,13 +6,12 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from citoyens.accounts.models import User
 from citoyens.extensions import db, limiter
@@ -21,7 +20,7 @@ from citoyens.households import rules
 from citoyens.households.models import Household, HouseholdMember, Invitation, Person
 from citoyens.requests.models import Request
 from citoyens.requests.operations import change_status
-from tests.conftest import post
+from tests.conftest import counted_queries, post
 from tests.factories import make_user
 from tests.households_factories import (
     TOWN_HALL,
@@ -100,22 +99,6 @@ def family(client, auth, parent):
     """A logged-in parent (household with the parent and two children)."""
     auth.login(parent)
     return parent
-
-
-@contextmanager
-def count_queries(app):
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
 
 
 # --- Rules, without HTTP -------------------------------------------------------------------------
@@ -238,7 +221,7 @@ def test_household_page_hides_members_who_left(app, client, family):
 
 def test_household_page_runs_a_constant_number_of_queries(app, client, family):
     def queries_for_page() -> int:
-        with count_queries(app) as statements:
+        with counted_queries(app) as statements:
             assert client.get("/mon-foyer").status_code == 200
         return len(statements)
 
@@ -937,7 +920,7 @@ def test_staff_family_list_is_paginated_with_constant_queries(app, client, auth,
     auth.login(staff)
 
     def queries(path, **params) -> tuple[int, str]:
-        with count_queries(app) as statements:
+        with counted_queries(app) as statements:
             response = client.get(path, query_string=params)
         assert response.status_code == 200
         return len(statements), text(response)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from citoyens.accounts.models import User
 from citoyens.core.models import AuditEvent, MailMessage
@@ -16,7 +16,7 @@ from citoyens.formatting import date_fr, datetime_fr, since_fr
 from citoyens.requests import operations as ops
 from citoyens.requests import rules
 from citoyens.requests.models import Request
-from tests.conftest import csrf_token, post
+from tests.conftest import counted_queries, csrf_token, post
 from tests.factories import make_user
 from tests.requests_factories import assign_staff, make_request, make_service, request_state
 
@@ -707,18 +707,8 @@ def test_queue_is_paginated_by_30(app, parent, admin):
 
 
 def count_queries(app, client, path) -> int:
-    with app.app_context():
-        engine = db.engine
-    statements = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with counted_queries(app) as statements:
         assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return len(statements)
 
 

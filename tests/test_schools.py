@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from citoyens.core.models import AuditEvent
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.households.models import Person
 from citoyens.services.models import School
-from tests.conftest import post
+from tests.conftest import counted_queries, post
 from tests.factories import make_user
 from tests.households_factories import add_member, make_school
 
@@ -71,23 +70,6 @@ def audit_actions(app, school_id: int) -> list[str]:
 
 def text_of(response) -> str:
     return html.unescape(response.get_data(as_text=True))
-
-
-@contextmanager
-def counted_queries(app):
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -61,10 +61,18 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import documents, households, requests, schools  # noqa: F401 (routes on bp)
+    from citoyens.admin import (  # noqa: F401 (routes on bp)
+        documents,
+        enrolments,
+        households,
+        requests,
+        schools,
+        services,
+    )
     from citoyens.admin.views import bp as admin_bp
     from citoyens.core.views import bp as core_bp
     from citoyens.documents.views import bp as documents_bp
+    from citoyens.enrolments.views import bp as enrolments_bp
     from citoyens.households.views import bp as households_bp
     from citoyens.pwa.views import bp as pwa_bp
     from citoyens.requests.views import bp as requests_bp
@@ -74,6 +82,7 @@ def register_blueprints(app: Flask) -> None:
         accounts_bp,
         households_bp,
         documents_bp,
+        enrolments_bp,
         requests_bp,
         admin_bp,
         pwa_bp,
@@ -115,12 +124,14 @@ PARENT_NAV = [
     ("core.dashboard", "Accueil"),
     ("households.index", "Mon foyer"),
     ("documents.index", "Documents"),
+    ("enrolments.index", "Inscriptions"),
     ("requests.index", "Demandes"),
     ("accounts.account", "Mon compte"),
 ]
 STAFF_NAV = [
     ("admin.index", "Back-office"),
     ("admin.requests", "Demandes"),
+    ("admin.enrolments", "Inscriptions"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
     ("accounts.account", "Mon compte"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 from sqlalchemy import select
 
@@ -11,9 +11,17 @@ from citoyens.accounts.operations import create_staff, find_user
 from citoyens.accounts.passwords import hash_password
 from citoyens.core.models import Commune
 from citoyens.database import utcnow
+from citoyens.documents.models import DocumentType
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
-from citoyens.services.models import Service, StaffService
+from citoyens.services.models import (
+    Activity,
+    EnrolmentWindow,
+    SchoolYear,
+    Service,
+    ServiceDocument,
+    StaffService,
+)
 
 PARENT = ("parent@example.org", "citoyens-demo-parent")
 AGENT = ("agent@example.org", "citoyens-demo-agent")
@@ -52,23 +60,155 @@ DEMO_SERVICES = [
 ]
 
 
+# How each demo service is set up the first time it is seeded (DOMAIN.md, issue 4).
+# Ages are in months at the start of the school year; 10 weeks ≈ 2 months.
+SERVICE_RULES = {
+    "multiaccueil": {"min_age_months": 2, "max_age_months": 48, "place_request": True},
+    "aps": {"school_levels": "TPS,PS,MS,GS,CP,CE1,CE2,CM1,CM2"},
+    "restauration": {
+        "school_levels": "PS,MS,GS,CP,CE1,CE2,CM1,CM2",
+        "excludes_private_school": True,
+    },
+    "goulidons": {"min_age_months": 36, "max_age_months": 144},
+}
+# Every service requires these two; the third is per service (DOMAIN.md).
+COMMON_DOCUMENTS = ("responsabilite-civile", "vaccinations")
+SERVICE_DOCUMENTS = {
+    "multiaccueil": ("certificat-medical",),
+    "goulidons": ("certificat-medical",),
+    "aps": ("justificatif-domicile",),
+    "restauration": ("justificatif-domicile",),
+}
+# code: (name, weekdays, start, end, capacity, calendar, unit)
+DEMO_ACTIVITIES = {
+    "aps": [
+        ("Accueil du matin", "1,2,4,5", time(7, 15), time(8, 45), 60, "school_days", None),
+        ("Accueil du soir", "1,2,4,5", time(16, 30), time(18, 45), 80, "school_days", None),
+    ],
+    "restauration": [
+        ("Repas du midi", "1,2,4,5", time(12, 0), time(13, 30), 600, "school_days", None),
+    ],
+    "goulidons": [
+        ("Mercredi journée", "3", time(8, 30), time(17, 30), 80, "leisure_days", "day"),
+        # The morning one; an afternoon (13:30-17:30) would be a second activity.
+        ("Mercredi demi-journée", "3", time(8, 30), time(12, 0), 40, "leisure_days", "half_day"),
+        ("Vacances journée", "1,2,3,4,5", time(8, 30), time(17, 30), 100, "leisure_days", "day"),
+    ],
+    # The crèche opens on weekdays all year but the model knows only two calendars:
+    # "school_days" is the nearer one until a third kind exists.
+    "multiaccueil": [
+        ("Accueil régulier", "1,2,3,4,5", time(7, 30), time(18, 30), 30, "weekdays", None),
+    ],
+}
+DEMO_SCHOOL_YEARS = ("2025-2026", "2026-2027", "2027-2028")
+# school year: (opens_on, closes_on), the same for every service
+DEMO_WINDOWS = {
+    "2026-2027": (date(2026, 6, 1), date(2027, 6, 30)),
+    "2027-2028": (date(2027, 5, 1), date(2027, 8, 31)),
+}
+
+
 def seed_services() -> int:
-    """The four services of Chalonnes-sur-Loire, with @example.org mailboxes (DOMAIN.md)."""
-    existing = set(db.session.scalars(select(Service.code)))
-    created = 0
+    """The four services of Chalonnes-sur-Loire, with @example.org mailboxes (DOMAIN.md),
+    their activities, required documents, school years and enrolment windows.
+
+    Idempotent. A service is configured (rules of access, documents, activities) only
+    while it has no activity: after that, what staff changed in the back office stays.
+    """
+    from citoyens.documents.demo import seed_demo as seed_document_types
+
+    created = seed_document_types()
+    services = {service.code: service for service in db.session.scalars(select(Service))}
     for code, name, category, mailbox, description in DEMO_SERVICES:
-        if code not in existing:
+        if code not in services:
+            services[code] = Service(
+                code=code,
+                name=name,
+                category=category,
+                mailbox=mailbox,
+                description=description,
+            )
+            db.session.add(services[code])
+            created += 1
+    db.session.flush()
+    created += _configure_services(services)
+    created += _seed_school_years_and_windows(services)
+    db.session.flush()
+    return created
+
+
+def _configure_services(services: dict[str, Service]) -> int:
+    configured = set(db.session.scalars(select(Activity.service_id).distinct()))
+    type_ids = dict(db.session.execute(select(DocumentType.code, DocumentType.id)).all())
+    created = 0
+    for code, activities in DEMO_ACTIVITIES.items():
+        service = services.get(code)
+        if service is None or service.id in configured:
+            continue
+        for key, value in SERVICE_RULES.get(code, {}).items():
+            setattr(service, key, value)
+        linked = set(
+            db.session.scalars(
+                select(ServiceDocument.document_type_id).where(
+                    ServiceDocument.service_id == service.id
+                )
+            )
+        )
+        for type_code in COMMON_DOCUMENTS + SERVICE_DOCUMENTS.get(code, ()):
+            type_id = type_ids.get(type_code)
+            if type_id is not None and type_id not in linked:
+                db.session.add(ServiceDocument(service_id=service.id, document_type_id=type_id))
+                created += 1
+        for name, weekdays, start, end, capacity, calendar, unit in activities:
             db.session.add(
-                Service(
-                    code=code,
+                Activity(
+                    service_id=service.id,
                     name=name,
-                    category=category,
-                    mailbox=mailbox,
-                    description=description,
+                    weekdays=weekdays,
+                    start_time=start,
+                    end_time=end,
+                    capacity=capacity,
+                    cutoff_hours=72,
+                    calendar=calendar,
+                    unit=unit,
                 )
             )
             created += 1
+    return created
+
+
+def _seed_school_years_and_windows(services: dict[str, Service]) -> int:
+    years = {year.name: year for year in db.session.scalars(select(SchoolYear))}
+    created = 0
+    for name in DEMO_SCHOOL_YEARS:
+        if name not in years:
+            first = int(name[:4])
+            years[name] = SchoolYear(
+                name=name, starts_on=date(first, 9, 1), ends_on=date(first + 1, 8, 31)
+            )
+            db.session.add(years[name])
+            created += 1
     db.session.flush()
+    existing = {
+        (service_id, year_id)
+        for service_id, year_id in db.session.execute(
+            select(EnrolmentWindow.service_id, EnrolmentWindow.school_year_id)
+        )
+    }
+    for code, *_rest in DEMO_SERVICES:
+        service = services[code]
+        for year_name, (opens_on, closes_on) in DEMO_WINDOWS.items():
+            year = years[year_name]
+            if (service.id, year.id) not in existing:
+                db.session.add(
+                    EnrolmentWindow(
+                        service_id=service.id,
+                        school_year_id=year.id,
+                        opens_on=opens_on,
+                        closes_on=closes_on,
+                    )
+                )
+                created += 1
     return created
 
 

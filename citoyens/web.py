@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from jinja2_fragments.flask import render_block
@@ -16,6 +18,20 @@ def is_htmx_fragment_request() -> bool:
         # The back button, with htmx's history cache off, asks for the whole page again.
         and headers.get("HX-History-Restore-Request") != "true"
     )
+
+
+def safe_next(target: str | None) -> str | None:
+    """A same-site path to go back to after login, or None."""
+    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    target = target.replace("\\", "/")
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. "//[" is an invalid IPv6 netloc
+        return None
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 def render(template: str, *, block: str | None = None, status: int = 200, **context):

@@ -45,7 +45,7 @@ PUBLIC_PREFIXES = ("pwa.",)
 # Family pages: an agent or an administrator gets 403 there. Every non-public route of the
 # family blueprints counts, so their new routes are checked without editing this list.
 PARENT_ONLY_ENDPOINTS = {"core.dashboard"}
-FAMILY_BLUEPRINTS = {"households", "documents", "requests"}
+FAMILY_BLUEPRINTS = {"households", "documents", "requests", "enrolments"}
 
 # Only the bank's server-to-server notification may ever be exempt (SECURITY.md).
 CSRF_EXEMPT_ENDPOINTS: set[str] = set()
@@ -174,7 +174,14 @@ def test_parent_gets_403_on_every_admin_route(app, parent):
 
 
 # Settings only administrators change; agents get 403 there.
-ADMIN_ONLY_ENDPOINTS = {"admin.schools", "admin.schools_new"}
+ADMIN_ONLY_ENDPOINTS = {
+    "admin.schools",
+    "admin.schools_new",
+    "admin.services",
+    "admin.services_new",
+    "admin.school_years",
+    "admin.school_years_new",
+}
 
 
 @pytest.mark.parametrize("role", ["staff", "admin"])

@@ -20,9 +20,9 @@ from werkzeug.utils import redirect
 from citoyens.accounts import tokens
 from citoyens.accounts.models import User
 from citoyens.accounts.passwords import hash_password
-from citoyens.accounts.views import safe_next
 from citoyens.extensions import db, limiter
 from citoyens.households.models import Household, HouseholdMember, Person
+from citoyens.web import safe_next
 from tests.conftest import TEST_DATABASE_URL, post
 from tests.factories import PASSWORD
 

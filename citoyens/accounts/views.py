@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -21,26 +19,12 @@ from citoyens.accounts.forms import (
 from citoyens.accounts.passwords import verify_password
 from citoyens.accounts.sessions import end_session, start_session
 from citoyens.extensions import db, limiter
-from citoyens.web import render
+from citoyens.web import render, safe_next
 
 bp = Blueprint("accounts", __name__)
 
 # Mail-sending forms: a few per hour and address is plenty for a person.
 mail_limit = limiter.limit("10 per hour", methods=["POST"])
-
-
-def safe_next(target: str | None) -> str | None:
-    """A same-site path to go back to after login, or None."""
-    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        return None
-    target = target.replace("\\", "/")
-    try:
-        parts = urlsplit(target)
-    except ValueError:  # e.g. "//[" is an invalid IPv6 netloc
-        return None
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def home_for(user) -> str:

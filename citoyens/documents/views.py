@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -28,7 +37,7 @@ from citoyens.documents.uploads import (
     read_limited,
 )
 from citoyens.extensions import db
-from citoyens.web import is_htmx_fragment_request, render
+from citoyens.web import is_htmx_fragment_request, render, safe_next
 
 bp = Blueprint("documents", __name__)
 
@@ -108,14 +117,21 @@ def upload():
     announce = f"Document envoyé : {doc_type.label}" + (
         f" de {person.first_name}." if person else "."
     )
+    # Uploaded from another page (the enrolment form): go back there.
+    back_to = safe_next(request.form.get("next"))
     if is_htmx_fragment_request():
-        sections = checklist(household_id, today)
         line = line_for(doc_type, person, document, today)
-        return _fragment(line=line, announce=announce, counts=summarize(sections))
+        if back_to:
+            response = _fragment(line=line, announce=announce, upload_next=back_to)
+        else:
+            counts = summarize(checklist(household_id, today))
+            response = _fragment(line=line, announce=announce, counts=counts)
+        # Pages that show what is missing refresh themselves on this event.
+        response.headers["HX-Trigger-After-Settle"] = "documents-changed"
+        return response
     flash(f"{announce} Il sera vérifié par le service ; suivez-le dans « Demandes ».", "success")
-    return redirect(
-        url_for("documents.index", _anchor=f"doc-{doc_type.id}-{_person_key(person)}"), 303
-    )
+    anchor = f"doc-{doc_type.id}-{_person_key(person)}"
+    return redirect(back_to or url_for("documents.index", _anchor=anchor), 303)
 
 
 def _person_key(person) -> str:

@@ -32,14 +32,17 @@ from citoyens.requests.models import (
 _decision_handlers: dict[str, Callable] = {}
 
 TRANSITIONS = {
-    "sent": {"in_review", "accepted", "refused", "cancelled"},
-    "in_review": {"accepted", "refused", "cancelled"},
+    "sent": {"in_review", "waiting_list", "accepted", "refused", "cancelled"},
+    "in_review": {"waiting_list", "accepted", "refused", "cancelled"},
     # Place requests (multi-accueil) wait for a free place after the commission.
     "waiting_list": {"accepted", "refused", "cancelled"},
     "accepted": set(),
     "refused": set(),
     "cancelled": set(),
 }
+
+# Only a place request (multi-accueil) waits for a free place after the commission.
+WAITING_LIST_KINDS = frozenset({"place_request"})
 
 # What staff may do from the back office (a family only cancels).
 STAFF_STATUSES = ("in_review", "accepted", "refused")
@@ -124,6 +127,8 @@ def change_status(request: Request, to_status: str, *, actor, message: str | Non
     After a RequestError (here or from a handler) the caller rolls back.
     """
     from_status = request.status
+    if to_status == "waiting_list" and request.kind not in WAITING_LIST_KINDS:
+        raise RequestError("Seules les demandes de place peuvent être mises en liste d'attente.")
     if to_status not in REQUEST_STATUSES or to_status not in TRANSITIONS[from_status]:
         if from_status not in OPEN_STATUSES:
             raise RequestError(

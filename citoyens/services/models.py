@@ -81,6 +81,8 @@ class ServiceDocument(db.Model):
 CALENDAR_KINDS = {
     "school_days": "Jours d'école",
     "leisure_days": "Mercredis et vacances scolaires",
+    # The crèche: every weekday of the year but public holidays and closures.
+    "weekdays": "Tous les jours de semaine",
 }
 ACTIVITY_UNITS = {"day": "Journée", "half_day": "Demi-journée"}
 
@@ -90,7 +92,7 @@ class Activity(db.Model):
 
     __tablename__ = "activities"
     __table_args__ = (
-        CheckConstraint("calendar IN ('school_days', 'leisure_days')", name="calendar"),
+        CheckConstraint("calendar IN ('school_days', 'leisure_days', 'weekdays')", name="calendar"),
         CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name="unit"),
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("cutoff_hours >= 0", name="cutoff"),

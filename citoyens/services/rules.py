@@ -1,19 +1,30 @@
-"""Service rules shared by the domains: which mailboxes to tell, which queues staff see."""
+"""Service rules shared by the domains: which mailboxes to tell, which queues staff see,
+which school years and enrolment windows are open."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.core.models import Commune
 from citoyens.extensions import db
-from citoyens.services.models import Service, StaffService
+from citoyens.services.models import (
+    Activity,
+    EnrolmentWindow,
+    SchoolYear,
+    Service,
+    ServiceDocument,
+    StaffService,
+)
 
 
 def services_used_by(household_id: int) -> list[Service]:
-    """Services the household deals with: those its requests were filed with.
-
-    The enrolment issue adds the services its children are enrolled in.
-    """
+    """Services the household deals with: those its requests were filed with, and those
+    its children are enrolled in (or waiting for)."""
+    from citoyens.enrolments.models import Enrolment
     from citoyens.requests.models import Request
 
     return list(
@@ -21,10 +32,19 @@ def services_used_by(household_id: int) -> list[Service]:
             select(Service)
             .where(
                 Service.active.is_(True),
-                Service.id.in_(
-                    select(Request.service_id).where(
-                        Request.household_id == household_id, Request.service_id.is_not(None)
-                    )
+                or_(
+                    Service.id.in_(
+                        select(Request.service_id).where(
+                            Request.household_id == household_id,
+                            Request.service_id.is_not(None),
+                        )
+                    ),
+                    Service.id.in_(
+                        select(Enrolment.service_id).where(
+                            Enrolment.household_id == household_id,
+                            Enrolment.status.in_(("pending", "accepted", "waiting_list")),
+                        )
+                    ),
                 ),
             )
             .order_by(Service.name)
@@ -54,3 +74,122 @@ def staff_can_see_service(user, service_id: int | None) -> bool:
     """Requests without a service sit in the general queue every agent sees."""
     allowed = service_ids_for(user)
     return allowed is None or service_id is None or service_id in allowed
+
+
+# --- School years and enrolment windows ------------------------------------------------------
+
+
+def current_school_year(today: date) -> SchoolYear | None:
+    """The school year `today` falls in (first and last days included), if one is set up."""
+    return db.session.scalar(
+        select(SchoolYear)
+        .where(SchoolYear.starts_on <= today, SchoolYear.ends_on >= today)
+        .order_by(SchoolYear.starts_on.desc())
+        .limit(1)
+    )
+
+
+def enrolable_school_years(today: date) -> list[SchoolYear]:
+    """School years not over yet (the current one and those to come), earliest first.
+
+    Whether families may enrol in one of them is the window's business (`open_window`).
+    """
+    return list(
+        db.session.scalars(
+            select(SchoolYear).where(SchoolYear.ends_on > today).order_by(SchoolYear.starts_on)
+        )
+    )
+
+
+def open_window(service_id: int, school_year_id: int, today: date) -> EnrolmentWindow | None:
+    """The service's enrolment window for that year if `today` is inside it (both ends
+    included); None when there is no window or it is not open today."""
+    return db.session.scalar(
+        select(EnrolmentWindow).where(
+            EnrolmentWindow.service_id == service_id,
+            EnrolmentWindow.school_year_id == school_year_id,
+            EnrolmentWindow.opens_on <= today,
+            EnrolmentWindow.closes_on >= today,
+        )
+    )
+
+
+def window_state(window: EnrolmentWindow | None, today: date) -> str:
+    """ "none", "upcoming", "open" or "closed": what staff see next to a window."""
+    if window is None:
+        return "none"
+    if today < window.opens_on:
+        return "upcoming"
+    return "open" if today <= window.closes_on else "closed"
+
+
+# --- What the back office lists (a constant number of queries, whatever the counts) ----------
+
+
+@dataclass
+class ServiceRow:
+    service: Service
+    activities: int
+    active_activities: int
+
+
+def services_overview() -> list[ServiceRow]:
+    """Every service, active first, with its activity counts and its required documents.
+
+    Two statements: services joined to grouped counts, then the documents of all of them.
+    """
+    counts = (
+        select(
+            Activity.service_id,
+            func.count(Activity.id).label("total"),
+            func.sum(case((Activity.active.is_(True), 1), else_=0)).label("active"),
+        )
+        .group_by(Activity.service_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Service, func.coalesce(counts.c.total, 0), func.coalesce(counts.c.active, 0))
+        .outerjoin(counts, counts.c.service_id == Service.id)
+        .options(selectinload(Service.required_documents).joinedload(ServiceDocument.document_type))
+        .order_by(Service.active.desc(), Service.name)
+    )
+    return [ServiceRow(service, total, active) for service, total, active in rows]
+
+
+def service_with_documents(service_id: int) -> Service | None:
+    return db.session.scalar(
+        select(Service)
+        .options(selectinload(Service.required_documents).joinedload(ServiceDocument.document_type))
+        .where(Service.id == service_id)
+    )
+
+
+def activities_of(service_id: int) -> list[Activity]:
+    """The service's activities, the ones still offered first."""
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .where(Activity.service_id == service_id)
+            .order_by(Activity.active.desc(), Activity.start_time, Activity.name)
+        )
+    )
+
+
+def activity_with_service(activity_id: int) -> Activity | None:
+    return db.session.scalar(
+        select(Activity).options(joinedload(Activity.service)).where(Activity.id == activity_id)
+    )
+
+
+def school_years() -> list[SchoolYear]:
+    return list(db.session.scalars(select(SchoolYear).order_by(SchoolYear.starts_on)))
+
+
+def windows_of(service_id: int) -> dict[int, EnrolmentWindow]:
+    """The service's enrolment windows, by school year id."""
+    return {
+        window.school_year_id: window
+        for window in db.session.scalars(
+            select(EnrolmentWindow).where(EnrolmentWindow.service_id == service_id)
+        )
+    }

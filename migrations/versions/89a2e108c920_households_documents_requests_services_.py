@@ -82,7 +82,7 @@ def upgrade():
     sa.Column('calendar', sa.String(length=15), nullable=False),
     sa.Column('unit', sa.String(length=10), nullable=True),
     sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
-    sa.CheckConstraint("calendar IN ('school_days', 'leisure_days')", name=op.f('ck_activities_calendar')),
+    sa.CheckConstraint("calendar IN ('school_days', 'leisure_days', 'weekdays')", name=op.f('ck_activities_calendar')),
     sa.CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name=op.f('ck_activities_unit')),
     sa.CheckConstraint('capacity >= 0', name=op.f('ck_activities_capacity')),
     sa.CheckConstraint('cutoff_hours >= 0', name=op.f('ck_activities_cutoff')),

@@ -30,11 +30,25 @@ from citoyens.extensions import db  # noqa: E402
 PAGES = {
     "parent@example.org": (
         "citoyens-demo-parent",
-        ["/tableau-de-bord", "/mon-foyer", "/mes-documents", "/mes-demandes", "/mon-compte"],
+        [
+            "/tableau-de-bord",
+            "/mon-foyer",
+            "/mes-documents",
+            "/mes-demandes",
+            "/inscriptions",
+            "/inscriptions/nouvelle",
+            "/mon-compte",
+        ],
     ),
     "agent@example.org": (
         "citoyens-demo-agent",
-        ["/admin/", "/admin/demandes", "/admin/familles", "/admin/documents"],
+        [
+            "/admin/",
+            "/admin/demandes",
+            "/admin/inscriptions",
+            "/admin/familles",
+            "/admin/documents",
+        ],
     ),
 }
 PUBLIC = ["/", "/connexion", "/creer-mon-espace"]

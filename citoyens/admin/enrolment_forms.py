@@ -21,7 +21,7 @@ from wtforms.validators import InputRequired, NumberRange, Optional, ValidationE
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from citoyens.enrolments.staff import QUEUE_STATUSES, REFUSAL_REASON_MISSING
-from citoyens.requests.forms import clean_text, message_field, plain_text
+from citoyens.requests.forms import StatusButtonsForm, clean_text, message_field, plain_text
 
 
 def _choices(pairs) -> list[SelectChoice]:
@@ -59,7 +59,7 @@ class QueueFilterForm(FlaskForm):
         return values
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(StatusButtonsForm):
     """Accept, refuse (the reason is required) or put a place request on the waiting list."""
 
     message = message_field(
@@ -72,30 +72,9 @@ class DecisionForm(FlaskForm):
     wait = SubmitField("Liste d'attente")
     refuse = SubmitField("Refuser")
 
-    def chosen_decision(self) -> str | None:
-        chosen = [
-            decision
-            for decision, button in (
-                ("accepted", self.accept),
-                ("waiting_list", self.wait),
-                ("refused", self.refuse),
-            )
-            if button.data
-        ]
-        return chosen[0] if len(chosen) == 1 else None
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        decision = self.chosen_decision()
-        if decision is None:
-            self.form_errors.append(
-                "Choisissez une décision : accepter, liste d'attente ou refuser."
-            )
-            return False
-        if decision == "refused" and not self.message.data and not self.message.errors:
-            self.message.errors = [*self.message.errors, REFUSAL_REASON_MISSING]
-            return False
-        return valid
+    BUTTONS = (("accepted", "accept"), ("waiting_list", "wait"), ("refused", "refuse"))
+    CHOOSE = "Choisissez une décision : accepter, liste d'attente ou refuser."
+    REFUSAL_REASON = REFUSAL_REASON_MISSING
 
 
 class CheckboxesField(SelectMultipleField):

@@ -98,7 +98,7 @@ def enrolment_decision(enrolment_id: int):
             error="Rien n'a été enregistré : corrigez le formulaire.",
             status=200 if is_htmx_fragment_request() else 422,
         )
-    decision = form.chosen_decision()
+    decision = form.chosen_status()
     try:
         staff.decide(
             enrolment, decision, actor=current_user._get_current_object(), message=form.message.data

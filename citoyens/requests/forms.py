@@ -75,7 +75,33 @@ class StaffMessageForm(FlaskForm):
         return bool(self.note.data) and not self.send.data
 
 
-class DecisionForm(FlaskForm):
+class StatusButtonsForm(FlaskForm):
+    """A message and one submit button per status; a refusal needs its message.
+
+    Subclasses declare their buttons and list them in BUTTONS as (status, field name).
+    """
+
+    BUTTONS: tuple[tuple[str, str], ...] = ()
+    CHOOSE = "Choisissez une action."
+    REFUSAL_REASON = "Indiquez le motif du refus : il sera envoyé à la famille."
+
+    def chosen_status(self) -> str | None:
+        chosen = [status for status, name in self.BUTTONS if self[name].data]
+        return chosen[0] if len(chosen) == 1 else None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        status = self.chosen_status()
+        if status is None:
+            self.form_errors.append(self.CHOOSE)
+            return False
+        if status == "refused" and not self.message.data and not self.message.errors:
+            self.message.errors = [*self.message.errors, self.REFUSAL_REASON]
+            return False
+        return valid
+
+
+class DecisionForm(StatusButtonsForm):
     """An agent takes the request in hand, accepts or refuses it."""
 
     message = message_field(
@@ -88,33 +114,8 @@ class DecisionForm(FlaskForm):
     accept = SubmitField("Accepter")
     refuse = SubmitField("Refuser")
 
-    def chosen_status(self) -> str | None:
-        chosen = [
-            status
-            for status, button in (
-                ("in_review", self.take),
-                ("accepted", self.accept),
-                ("refused", self.refuse),
-            )
-            if button.data
-        ]
-        return chosen[0] if len(chosen) == 1 else None
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        status = self.chosen_status()
-        if status is None:
-            self.form_errors.append(
-                "Choisissez une action : prendre en charge, accepter ou refuser."
-            )
-            return False
-        if status == "refused" and not self.message.data and not self.message.errors:
-            self.message.errors = [
-                *self.message.errors,
-                "Indiquez le motif du refus : il sera envoyé à la famille.",
-            ]
-            return False
-        return valid
+    BUTTONS = (("in_review", "take"), ("accepted", "accept"), ("refused", "refuse"))
+    CHOOSE = "Choisissez une action : prendre en charge, accepter ou refuser."
 
 
 def choices(pairs) -> list[SelectChoice]:

@@ -47,6 +47,7 @@ from tests.documents_factories import (
     truncated_jpeg,
 )
 from tests.factories import make_user
+from tests.requests_factories import assign_staff, make_request, make_service
 
 UPLOAD = "/mes-documents/envoyer"
 TEST_DATABASE_URL_IS_POSTGRESQL = (TEST_DATABASE_URL or "").startswith("postgres")
@@ -87,6 +88,15 @@ def send(client, type_id, person_id, data: bytes, filename: str, *, htmx: bool =
     else:
         form["csrf_token"] = token
     return client.post(UPLOAD, data=form, headers=headers, content_type="multipart/form-data")
+
+
+def concern(app, staff_id: int, household_id: int) -> int:
+    """Make the household one the agent may see: the agent works for a service the
+    household filed a request with (any status). Returns the service id."""
+    service_id = make_service(app)
+    assign_staff(app, staff_id, service_id)
+    make_request(app, household_id, service_id=service_id, status="accepted")
+    return service_id
 
 
 def documents_of(app, household_id: int) -> list[Document]:
@@ -664,6 +674,7 @@ def test_staff_queue_runs_a_constant_number_of_queries(app, family, staff):
         agent.get("/admin/documents")
     for _ in range(4):
         other = make_user(app, role="parent", children=1)
+        concern(app, staff.id, other.household_id)
         child = children_of(app, other.household_id)[0]
         make_document(
             app, household_id=other.household_id, type_id=family.child_type, person_id=child
@@ -705,6 +716,7 @@ def test_refusal_needs_a_reason(app, family, staff, outbox):
 
 
 def test_staff_refuses_with_a_reason_the_family_reads(app, family, staff, outbox):
+    concern(app, staff.id, family.household_id)  # still visible once the review is closed
     send(family.client, family.household_type, None, PDF, "a.pdf")
     [doc] = documents_of(app, family.household_id)
     agent = logged_in(app, staff)
@@ -786,6 +798,7 @@ def test_a_file_missing_from_the_store_is_a_404_not_a_500(app, family, staff):
         type_id=family.health_type,
         person_id=family.children[0],
     )
+    concern(app, staff.id, family.household_id)  # no review request: a row without a file
     agent = logged_in(app, staff)
     assert agent.get(f"/admin/documents/{lost}/fichier").status_code == 404
     assert family.client.get(f"/mes-documents/{lost}/telecharger").status_code == 404

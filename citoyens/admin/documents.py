@@ -1,6 +1,7 @@
 """Back office: documents to review, their files, and the document types.
 
-Every route sits on the admin blueprint, whose guard lets only staff in.
+Every route sits on the admin blueprint, whose guard lets only staff in. A document is
+shown only to staff of a service concerned by its household (administrators: every one).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from citoyens import audit
 from citoyens.accounts.models import User
 from citoyens.admin.views import bp
 from citoyens.documents.forms import ActivationForm, DocumentTypeForm, ReviewForm
@@ -33,6 +35,7 @@ from citoyens.documents.uploads import file_response
 from citoyens.extensions import db
 from citoyens.households.rules import household_names
 from citoyens.requests.operations import RequestError
+from citoyens.services.rules import households_visible_to, staff_can_see_household
 from citoyens.web import render
 
 PREVIEWABLE = {"image/jpeg", "image/png"}
@@ -52,6 +55,11 @@ def _document_or_404(document_id: int) -> Document:
     )
     if document is None:
         abort(404)
+    if not staff_can_see_household(current_user, document.household_id):
+        # Only staff of a service concerned by the household may see its documents.
+        audit.record("access.denied", actor=current_user, target=f"document:{document.id}")
+        db.session.commit()
+        abort(403)
     return document
 
 
@@ -64,8 +72,9 @@ def _open_or_404(document: Document):
 
 @bp.get("/documents")
 def documents():
-    """The queue: current documents waiting for a decision, oldest first."""
-    queue = pending_queue()
+    """The queue: current documents waiting for a decision, oldest first (only the
+    households the user may see)."""
+    queue = pending_queue(households=households_visible_to(current_user))
     names = household_names(d.household_id for d in queue)
     return page("admin/documents/queue.html", queue=queue, names=names)
 
@@ -124,7 +133,7 @@ def documents_review(document_id: int):
 
 @bp.get("/documents/<int:document_id>/fichier")
 def documents_file(document_id: int):
-    """Download any document (staff); opening a health document is logged."""
+    """Download a document of a household the agent may see; opening a health one is logged."""
     document = _document_or_404(document_id)
     stream = _open_or_404(document)
     db.session.commit()

@@ -206,17 +206,20 @@ def summarize(sections: list[Section]) -> dict:
 # --- Staff ------------------------------------------------------------------------------------
 
 
-def pending_queue(limit: int = 200) -> list[Document]:
-    """Current documents waiting for review, oldest first, with their type and person (1 query)."""
-    return list(
-        db.session.scalars(
-            select(Document)
-            .options(joinedload(Document.type), joinedload(Document.person))
-            .where(Document.status == "pending", Document.replaced_at.is_(None))
-            .order_by(Document.uploaded_at, Document.id)
-            .limit(limit)
-        )
+def pending_queue(limit: int = 200, households=None) -> list[Document]:
+    """Current documents waiting for review, oldest first, with their type and person (1 query).
+
+    `households`: a selectable of household ids to keep (see
+    `services.rules.households_visible_to`); None: every household.
+    """
+    query = (
+        select(Document)
+        .options(joinedload(Document.type), joinedload(Document.person))
+        .where(Document.status == "pending", Document.replaced_at.is_(None))
     )
+    if households is not None:
+        query = query.where(Document.household_id.in_(households))
+    return list(db.session.scalars(query.order_by(Document.uploaded_at, Document.id).limit(limit)))
 
 
 def household_history(household_id: int) -> list[Document]:

@@ -8,7 +8,7 @@ Each function flushes; the caller commits or rolls back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from flask import current_app
@@ -21,6 +21,7 @@ from citoyens.enrolments.models import ENROLMENT_STATUSES, Enrolment, EnrolmentA
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.households.rules import household_names
+from citoyens.pagination import QueuePage
 from citoyens.requests import operations as request_ops
 from citoyens.requests.models import Request, RequestEvent
 from citoyens.requests.rules import queue_services
@@ -97,27 +98,6 @@ class QueueFilters:
     status: str = "pending"  # a key of QUEUE_STATUSES
     year: str = ""  # "" or a school year id
     page: int = 1
-
-
-@dataclass
-class QueuePage:
-    items: list[Enrolment]
-    total: int
-    page: int
-    per_page: int
-    household_names: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:

@@ -6,7 +6,7 @@ in a fixed number of queries, whatever its length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.extensions import db
 from citoyens.households.rules import household_names
+from citoyens.pagination import QueuePage
 from citoyens.requests.models import OPEN_STATUSES, REQUEST_STATUSES, Request, RequestEvent
 from citoyens.services.models import Service
 from citoyens.services.rules import service_ids_for
@@ -165,27 +166,6 @@ class QueueFilters:
     status: str = "open"  # "open", "all", or one status
     kind: str = ""
     page: int = 1
-
-
-@dataclass
-class QueuePage:
-    items: list[Request]
-    total: int
-    page: int
-    per_page: int
-    household_names: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:

@@ -62,10 +62,12 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
     from citoyens.admin import (  # noqa: F401 (routes on bp)
+        calendar,
         documents,
         enrolments,
         households,
         requests,
+        reservations,
         schools,
         services,
     )
@@ -76,6 +78,8 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.households.views import bp as households_bp
     from citoyens.pwa.views import bp as pwa_bp
     from citoyens.requests.views import bp as requests_bp
+    from citoyens.reservations.feed import bp as feed_bp
+    from citoyens.reservations.views import bp as reservations_bp
 
     for blueprint in (
         core_bp,
@@ -83,6 +87,8 @@ def register_blueprints(app: Flask) -> None:
         households_bp,
         documents_bp,
         enrolments_bp,
+        reservations_bp,
+        feed_bp,
         requests_bp,
         admin_bp,
         pwa_bp,
@@ -125,6 +131,7 @@ PARENT_NAV = [
     ("households.index", "Mon foyer"),
     ("documents.index", "Documents"),
     ("enrolments.index", "Inscriptions"),
+    ("reservations.index", "Réservations"),
     ("requests.index", "Demandes"),
     ("accounts.account", "Mon compte"),
 ]
@@ -132,6 +139,7 @@ STAFF_NAV = [
     ("admin.index", "Back-office"),
     ("admin.requests", "Demandes"),
     ("admin.enrolments", "Inscriptions"),
+    ("admin.reservations", "Réservations"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
     ("accounts.account", "Mon compte"),

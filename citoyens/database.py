@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event
@@ -36,6 +39,21 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+_immediate: ContextVar[bool] = ContextVar("sqlite_immediate", default=False)
+
+
+@contextmanager
+def immediate_writes() -> Iterator[None]:
+    """Transactions begun inside start with BEGIN IMMEDIATE on SQLite: a writer waits
+    for the write lock at the start (busy timeout) instead of failing later on a stale
+    snapshot. PostgreSQL needs nothing: its row locks and re-checked WHERE do it."""
+    token = _immediate.set(True)
+    try:
+        yield
+    finally:
+        _immediate.reset(token)
+
+
 def configure_sqlite(engine: Engine) -> None:
     """WAL, busy timeout, foreign keys, and real transactions for SQLite.
 
@@ -59,4 +77,4 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")

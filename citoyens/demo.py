@@ -265,9 +265,11 @@ def seed() -> int:
     from citoyens.documents.demo import seed_demo as seed_documents
     from citoyens.households.demo import seed_demo as seed_households
     from citoyens.requests.demo import seed_demo as seed_requests
+    from citoyens.reservations.demo import seed_demo as seed_reservations
 
-    # Households first (schools, the demo family's details), then its documents, then requests.
-    created += seed_households() + seed_documents() + seed_requests()
+    # Households first (schools, the demo family's details), then its documents, then requests,
+    # then the calendar (holidays, opening days) and what the family may book.
+    created += seed_households() + seed_documents() + seed_requests() + seed_reservations()
     if find_user(ADMIN[0]) is None:
         create_staff(ADMIN[0], "Paul", "Admin", ADMIN[1], admin=True)
         created += 1

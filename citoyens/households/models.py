@@ -43,6 +43,10 @@ class Household(db.Model):
     # "Facture en ligne": on by default; nothing to do with paying online.
     paperless_invoices: Mapped[bool] = mapped_column(default=True, server_default=true())
     civil_status_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Secret of the household's iCalendar feed of booked days; None until asked for.
+    calendar_token: Mapped[str | None] = mapped_column(String(43), unique=True)
+    # A summary e-mail after each change of the bookings (off unless asked for).
+    booking_summary_mail: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,1 @@
+"""Staff pages of the calendar: holidays, closures, opening days of a school year."""

@@ -1,0 +1,1 @@
+"""Staff pages of the reservations: capacity overview, day lists, attendance, exports."""

@@ -1,0 +1,1 @@
+"""Reservation calendars: opening days, bookings, waiting lists, attendance."""

@@ -1,0 +1,93 @@
+"""Demo data of the reservations, called by citoyens.demo.seed (idempotent)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from citoyens.documents.models import DocumentType
+from citoyens.enrolments.models import Enrolment, EnrolmentActivity
+from citoyens.extensions import db
+from citoyens.households.models import Household, HouseholdMember, Person
+from citoyens.reservations.calendar import generate_days, seed_holidays
+from citoyens.services.models import Activity, SchoolYear, Service
+
+ABSENCE_TYPE = "justificatif-absence"
+
+
+def absence_document_type() -> DocumentType:
+    """The type of a medical certificate sent for an absence (made on first use).
+
+    Inactive: it is not one of the documents a family keeps up to date, so "Mes
+    documents" does not ask for it; the day's page does.
+    """
+    doc_type = db.session.scalar(select(DocumentType).where(DocumentType.code == ABSENCE_TYPE))
+    if doc_type is None:
+        doc_type = DocumentType(
+            code=ABSENCE_TYPE,
+            label="Certificat médical d'absence",
+            scope="child",
+            health=True,
+            active=False,
+            description="Le certificat du médecin pour l'absence de l'enfant un jour réservé.",
+        )
+        db.session.add(doc_type)
+        db.session.flush()
+    return doc_type
+
+
+# The demo family: Léa at the APS (both) and the canteen, Hugo at the canteen.
+DEMO_ENROLMENTS = {
+    "Léa": {"aps": None, "restauration": None},
+    "Hugo": {"restauration": None},
+}
+
+
+def seed_demo() -> int:
+    """Holidays and opening days of the demo school years, and the demo family's
+    accepted enrolments for 2026-2027 so its calendar can be tried at once."""
+    created = 0
+    years = list(db.session.scalars(select(SchoolYear).order_by(SchoolYear.starts_on)))
+    for year in years:
+        created += seed_holidays(year)
+        created += generate_days(year).created
+    household = db.session.scalar(select(Household).where(Household.external_ref == "DEMO-0001"))
+    year = next((y for y in years if y.name == "2026-2027"), None)
+    if household is None or year is None:
+        return created
+    services = {s.code: s for s in db.session.scalars(select(Service))}
+    children = {
+        person.first_name: person
+        for person in db.session.scalars(
+            select(Person)
+            .join(HouseholdMember, HouseholdMember.person_id == Person.id)
+            .where(HouseholdMember.household_id == household.id, HouseholdMember.role == "child")
+        )
+    }
+    existing = set(
+        db.session.execute(
+            select(Enrolment.child_id, Enrolment.service_id).where(
+                Enrolment.school_year_id == year.id
+            )
+        ).all()
+    )
+    for first_name, wanted in DEMO_ENROLMENTS.items():
+        child = children.get(first_name)
+        for code in wanted:
+            service = services.get(code)
+            if child is None or service is None or (child.id, service.id) in existing:
+                continue
+            activities = db.session.scalars(
+                select(Activity.id).where(Activity.service_id == service.id)
+            ).all()
+            enrolment = Enrolment(
+                household_id=household.id,
+                child_id=child.id,
+                service_id=service.id,
+                school_year_id=year.id,
+                status="accepted",
+            )
+            enrolment.activities = [EnrolmentActivity(activity_id=a) for a in activities]
+            db.session.add(enrolment)
+            created += 1
+    db.session.flush()
+    return created

@@ -1,0 +1,448 @@
+"""Booking verbs. Each flushes; the caller commits (through `write_transaction`).
+
+Capacity holds under concurrency because a place is taken by one conditional
+UPDATE (`booked < capacity`) whose RETURNING clause says which days it took, and
+the table refuses `booked > capacity` besides. One child, one row per day: the
+unique pair (child, day) makes a double booking impossible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeVar
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from citoyens import audit
+from citoyens.database import immediate_writes, utcnow
+from citoyens.extensions import db
+from citoyens.reservations.models import ActivityDay, Booking, BookingChange
+from citoyens.reservations.rules import cutoff_at, is_entitled, now_utc
+from citoyens.services.models import Activity
+
+T = TypeVar("T")
+
+
+class BookingError(ValueError):
+    """A booking change that cannot be done; the message is French."""
+
+
+# --- Transactions -----------------------------------------------------------------------------
+
+
+def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
+    """Run `work` and commit, as one write transaction; retried when the database
+    says it is busy (SQLite) or a concurrent insert of the same row won (both).
+
+    On SQLite the transaction starts with BEGIN IMMEDIATE, so writers queue at the
+    start instead of failing on a stale snapshot.
+    """
+    for attempt in range(attempts):
+        db.session.commit()  # end the request's read transaction: the next one writes
+        try:
+            with immediate_writes():
+                result = work()
+                db.session.commit()
+            return result
+        except (OperationalError, IntegrityError) as error:
+            db.session.rollback()
+            retry = isinstance(error, IntegrityError) or "locked" in str(error).lower()
+            if not retry or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+# --- History ----------------------------------------------------------------------------------
+
+
+def state_of(booking: Booking | None) -> str | None:
+    if booking is None:
+        return None
+    if booking.attendance:
+        return f"{booking.status}:{booking.attendance}"
+    return booking.status
+
+
+def _actor_kind(actor, staff: bool) -> str:
+    if actor is None:
+        return "system"
+    return "staff" if staff else "family"
+
+
+def _changes(rows: list[dict]) -> None:
+    if rows:
+        db.session.execute(insert(BookingChange), rows)
+
+
+def _change(booking_id: int, before, after: str, actor, staff: bool, note=None) -> dict:
+    return {
+        "booking_id": booking_id,
+        "actor_id": getattr(actor, "id", None),
+        "actor_kind": _actor_kind(actor, staff),
+        "created_at": utcnow(),
+        "from_state": before,
+        "to_state": after,
+        "note": note,
+    }
+
+
+# --- Booking ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a booking action did, day by day: the ids booked, put on the waiting list,
+    cancelled, and those refused with the reason."""
+
+    booked: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    promoted: list[int] = field(default_factory=list)  # bookings moved off a waiting list
+    refused: dict[int, str] = field(default_factory=dict)  # activity day id -> reason
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.booked or self.waiting or self.cancelled)
+
+
+REASONS = {
+    "closed": "fermé",
+    "cutoff": "délai de réservation dépassé",
+    "full": "complet",
+    "already": "déjà réservé",
+    "already_waiting": "déjà sur la liste d'attente",
+    "not_enrolled": "pas d'inscription acceptée pour cette activité",
+    "not_booked": "pas de réservation à annuler",
+}
+
+
+def _days(day_ids: Iterable[int]) -> dict[int, ActivityDay]:
+    ids = list(set(day_ids))
+    if not ids:
+        return {}
+    return {
+        row.id: row
+        for row in db.session.scalars(
+            select(ActivityDay)
+            .join(Activity, Activity.id == ActivityDay.activity_id)
+            .where(ActivityDay.id.in_(ids))
+        )
+    }
+
+
+def _activities(days: Iterable[ActivityDay]) -> dict[int, Activity]:
+    ids = {row.activity_id for row in days}
+    if not ids:
+        return {}
+    return {a.id: a for a in db.session.scalars(select(Activity).where(Activity.id.in_(ids)))}
+
+
+def _existing(child_id: int, day_ids: Iterable[int]) -> dict[int, Booking]:
+    ids = list(day_ids)
+    if not ids:
+        return {}
+    return {
+        b.activity_day_id: b
+        for b in db.session.scalars(
+            select(Booking).where(Booking.child_id == child_id, Booking.activity_day_id.in_(ids))
+        )
+    }
+
+
+def take_places(day_ids: list[int]) -> set[int]:
+    """One place on each day that has one left and is open; the ids that got one."""
+    if not day_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            update(ActivityDay)
+            .where(
+                ActivityDay.id.in_(day_ids),
+                ActivityDay.booked < ActivityDay.capacity,
+                ActivityDay.closed.is_(False),
+            )
+            .values(booked=ActivityDay.booked + 1)
+            .returning(ActivityDay.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def free_places(day_ids: list[int]) -> None:
+    if day_ids:
+        db.session.execute(
+            update(ActivityDay)
+            .where(ActivityDay.id.in_(day_ids))
+            .values(booked=ActivityDay.booked - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def book_days(
+    household_id: int,
+    child_id: int,
+    day_ids: Iterable[int],
+    *,
+    actor,
+    staff: bool = False,
+    waiting_list: bool = False,
+    now: datetime | None = None,
+    entitled_ids: set[int] | None = None,
+) -> Outcome:
+    """Book the child on each day: a place if one is left, else the waiting list when
+    `waiting_list`, else refused as full. Families only before the cut-off.
+
+    The caller has checked the child belongs to the household. `entitled_ids` (the
+    activity ids the child may book) spares one query per day when the caller knows.
+    """
+    now = now or now_utc()
+    outcome = Outcome()
+    days = _days(day_ids)
+    activities = _activities(days.values())
+    existing = _existing(child_id, days)
+    wanted: list[int] = []
+    for day_id, row in sorted(days.items(), key=lambda item: item[1].day):
+        booking = existing.get(day_id)
+        if booking is not None and booking.status in ("booked", "walk_in"):
+            outcome.refused[day_id] = "already"
+        elif row.closed:
+            outcome.refused[day_id] = "closed"
+        elif not staff and now >= cutoff_at(activities[row.activity_id], row.day):
+            outcome.refused[day_id] = "cutoff"
+        elif (
+            row.activity_id not in entitled_ids
+            if entitled_ids is not None
+            else not is_entitled(child_id, row)
+        ):
+            outcome.refused[day_id] = "not_enrolled"
+        else:
+            wanted.append(day_id)
+    taken = take_places(wanted)
+    stamp = utcnow()
+    new_rows, changes = [], []
+    for day_id in wanted:
+        booking = existing.get(day_id)
+        if day_id in taken:
+            status = "booked"
+        elif waiting_list and (booking is None or booking.status != "waiting"):
+            status = "waiting"
+        else:
+            waiting = booking is not None and booking.status == "waiting"
+            outcome.refused[day_id] = "already_waiting" if waiting else "full"
+            continue
+        if booking is None:
+            new_rows.append(
+                {
+                    "activity_day_id": day_id,
+                    "child_id": child_id,
+                    "household_id": household_id,
+                    "status": status,
+                    "late": False,
+                    "waiting_since": stamp if status == "waiting" else None,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+        else:
+            changes.append(_change(booking.id, state_of(booking), status, actor, staff))
+            booking.status = status
+            booking.household_id = household_id
+            booking.late = False
+            booking.attendance = None
+            booking.certificate_id = None
+            booking.waiting_since = stamp if status == "waiting" else None
+            booking.updated_at = stamp
+        (outcome.booked if status == "booked" else outcome.waiting).append(day_id)
+    if new_rows:
+        ids = db.session.scalars(
+            insert(Booking).returning(Booking.id, sort_by_parameter_order=True), new_rows
+        ).all()
+        changes += [
+            _change(booking_id, None, row["status"], actor, staff)
+            for booking_id, row in zip(ids, new_rows, strict=True)
+        ]
+    db.session.flush()
+    _changes(changes)
+    return outcome
+
+
+def cancel_days(
+    household_id: int,
+    child_id: int,
+    day_ids: Iterable[int],
+    *,
+    actor,
+    staff: bool = False,
+    now: datetime | None = None,
+    note: str | None = None,
+) -> Outcome:
+    """Cancel the child's bookings (or waiting-list places) on the days given.
+
+    Families only before the cut-off; staff after it too, and such a late cancellation
+    stays billed. A place freed before the cut-off goes to the first child waiting.
+    """
+    now = now or now_utc()
+    outcome = Outcome()
+    days = _days(day_ids)
+    activities = _activities(days.values())
+    existing = _existing(child_id, days)
+    freed: list[int] = []
+    changes = []
+    stamp = utcnow()
+    for day_id, row in days.items():
+        booking = existing.get(day_id)
+        if booking is None or booking.status not in ("booked", "waiting"):
+            outcome.refused[day_id] = "not_booked"
+            continue
+        late = now >= cutoff_at(activities[row.activity_id], row.day)
+        if late and not staff:
+            outcome.refused[day_id] = "cutoff"
+            continue
+        # Only the holder of the place may free it: a concurrent cancel changes nothing.
+        done = db.session.execute(
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.status == booking.status)
+            .values(status="cancelled", late=late and booking.status == "booked", updated_at=stamp)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not done:
+            outcome.refused[day_id] = "not_booked"
+            continue
+        if booking.status == "booked":
+            freed.append(day_id)
+        changes.append(_change(booking.id, state_of(booking), "cancelled", actor, staff, note))
+        outcome.cancelled.append(day_id)
+    free_places(freed)
+    db.session.flush()
+    _changes(changes)
+    db.session.expire_all()
+    for day_id in freed:
+        row = days[day_id]
+        if now < cutoff_at(activities[row.activity_id], row.day):
+            outcome.promoted += promote_waiting(day_id)
+    return outcome
+
+
+def promote_waiting(day_id: int) -> list[int]:
+    """Give the day's free places to the children waiting, first come first served,
+    and tell their families. The booking ids promoted."""
+    promoted = []
+    waiting = list(
+        db.session.scalars(
+            select(Booking)
+            .where(Booking.activity_day_id == day_id, Booking.status == "waiting")
+            .order_by(Booking.waiting_since, Booking.id)
+        )
+    )
+    for booking in waiting:
+        if not take_places([day_id]):
+            break
+        moved = db.session.execute(
+            update(Booking)
+            .where(Booking.id == booking.id, Booking.status == "waiting")
+            .values(status="booked", waiting_since=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            free_places([day_id])
+            continue
+        _changes([_change(booking.id, "waiting", "booked", None, False, "Place libérée")])
+        promoted.append(booking.id)
+    if promoted:
+        db.session.expire_all()
+        from citoyens.reservations.notify import tell_promoted
+
+        tell_promoted(promoted)
+    return promoted
+
+
+# --- Absence and attendance -------------------------------------------------------------------
+
+
+def declare_absence(
+    household_id: int, child, booking: Booking, checked, *, actor, now: datetime | None = None
+):
+    """A sick child after the cut-off: the medical certificate is stored as the child's
+    document, reviewed by staff, and the day is not billed (DOMAIN.md "Billing")."""
+    from citoyens.documents.operations import upload_document
+    from citoyens.reservations.demo import absence_document_type
+
+    now = now or now_utc()
+    row = booking.activity_day
+    activity = db.session.get(Activity, row.activity_id)
+    if booking.status != "booked":
+        raise BookingError("Ce jour n'est pas réservé : il n'y a pas d'absence à déclarer.")
+    if now < cutoff_at(activity, row.day):
+        raise BookingError(
+            "Ce jour est encore modifiable : annulez la réservation au lieu de déclarer une absence."
+        )
+    document = upload_document(
+        household_id=household_id,
+        doc_type=absence_document_type(),
+        person=child,
+        checked=checked,
+        actor=actor,
+    )
+    before = state_of(booking)
+    booking.certificate_id = document.id
+    booking.attendance = "excused"
+    booking.updated_at = utcnow()
+    db.session.flush()
+    _changes([_change(booking.id, before, state_of(booking), actor, False, "Absence déclarée")])
+    audit.record("booking.absence", actor=actor, target=f"booking:{booking.id}")
+    return document
+
+
+def set_attendance(booking: Booking, attendance: str | None, *, actor) -> None:
+    """Staff record whether a booked child came."""
+    if booking.status != "booked":
+        raise BookingError("Cet enfant n'est pas réservé ce jour-là.")
+    if attendance == booking.attendance:
+        return
+    before = state_of(booking)
+    booking.attendance = attendance
+    booking.updated_at = utcnow()
+    db.session.flush()
+    _changes([_change(booking.id, before, state_of(booking), actor, True, "Pointage")])
+
+
+def record_walk_in(household_id: int, child_id: int, activity_day: ActivityDay, *, actor):
+    """A child who came without a reservation: present, billed with the surcharge."""
+    booking = db.session.scalar(
+        select(Booking).where(
+            Booking.child_id == child_id, Booking.activity_day_id == activity_day.id
+        )
+    )
+    if booking is not None and booking.status in ("booked", "walk_in"):
+        raise BookingError("Cet enfant est déjà sur la liste du jour.")
+    stamp = utcnow()
+    if booking is None:
+        booking = Booking(
+            activity_day_id=activity_day.id,
+            child_id=child_id,
+            household_id=household_id,
+            status="walk_in",
+            attendance="present",
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        db.session.add(booking)
+        db.session.flush()
+        before = None
+    else:
+        before = state_of(booking)
+        booking.status, booking.attendance, booking.updated_at = "walk_in", "present", stamp
+        booking.household_id = household_id
+        booking.waiting_since = None
+        db.session.flush()
+    _changes([_change(booking.id, before, state_of(booking), actor, True, "Présent sans réservation")])
+    return booking
+
+
+def dates_of(day_ids: Iterable[int]) -> dict[int, date]:
+    return {row.id: row.day for row in _days(day_ids).values()}

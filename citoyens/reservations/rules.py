@@ -1,0 +1,358 @@
+"""What a family may book, when a day stops being modifiable, and the calendar views.
+
+Every view loads with a fixed number of queries, whatever the number of children,
+activities and bookings (tests/test_reservations_views.py counts them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased, contains_eager
+
+from citoyens.enrolments.models import Enrolment, EnrolmentActivity
+from citoyens.extensions import db
+from citoyens.forms import PARIS
+from citoyens.households.models import HouseholdMember, Person
+from citoyens.reservations.models import ActivityDay, Booking
+from citoyens.services.models import Activity, SchoolYear, Service
+
+# --- Cut-off ----------------------------------------------------------------------------------
+
+
+def starts_at(activity: Activity, day: date) -> datetime:
+    """When the activity starts that day, in Paris time."""
+    return datetime.combine(day, activity.start_time, tzinfo=PARIS)
+
+
+def cutoff_at(activity: Activity, day: date) -> datetime:
+    """The last moment to book or cancel: `cutoff_hours` real hours before the start.
+
+    Counted in UTC so a daylight-saving change in between keeps exactly 72 hours
+    (wall-clock arithmetic on a zoned datetime would be an hour off).
+    """
+    start = starts_at(activity, day).astimezone(UTC)
+    return (start - timedelta(hours=activity.cutoff_hours)).astimezone(PARIS)
+
+
+def is_modifiable(activity: Activity, day: date, now: datetime) -> bool:
+    """Families may change the day strictly before its cut-off."""
+    return now < cutoff_at(activity, day)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- Day states -------------------------------------------------------------------------------
+
+STATES = {
+    "booked": "Réservé",
+    "waiting": "Liste d'attente",
+    "available": "Disponible",
+    "full": "Complet",
+    "closed": "Fermé",
+    "locked": "Non modifiable",
+    "walk_in": "Présent sans réservation",
+}
+
+
+@dataclass
+class Cell:
+    """One activity on one day for one child, as the calendar shows it."""
+
+    activity: Activity
+    day: ActivityDay
+    booking: Booking | None
+    cutoff: datetime
+    modifiable: bool
+    waiting_rank: int | None = None
+
+    @property
+    def booked(self) -> bool:
+        return self.booking is not None and self.booking.status == "booked"
+
+    @property
+    def waiting(self) -> bool:
+        return self.booking is not None and self.booking.status == "waiting"
+
+    @property
+    def full(self) -> bool:
+        return self.day.booked >= self.day.capacity
+
+    @property
+    def state(self) -> str:
+        if self.booking is not None and self.booking.status == "walk_in":
+            return "walk_in"
+        if self.day.closed:
+            return "closed"
+        if self.booked:
+            return "booked"
+        if self.waiting:
+            return "waiting"
+        if not self.modifiable:
+            return "locked"
+        return "full" if self.full else "available"
+
+    @property
+    def label(self) -> str:
+        return STATES[self.state]
+
+    @property
+    def absence_declared(self) -> bool:
+        return self.booking is not None and self.booking.certificate_id is not None
+
+
+# --- Who may book what ------------------------------------------------------------------------
+
+
+def children_of(household_id: int) -> list[Person]:
+    """The household's current children, eldest first."""
+    return list(
+        db.session.scalars(
+            select(Person)
+            .join(HouseholdMember, HouseholdMember.person_id == Person.id)
+            .where(
+                HouseholdMember.household_id == household_id,
+                HouseholdMember.role == "child",
+                HouseholdMember.left_at.is_(None),
+            )
+            .order_by(Person.birth_date.nulls_last(), Person.first_name, Person.id)
+        )
+    )
+
+
+def child_of(household_id: int, child_id: int) -> Person | None:
+    """The child if a current member of the household; None otherwise (→ 404)."""
+    return db.session.scalar(
+        select(Person)
+        .join(HouseholdMember, HouseholdMember.person_id == Person.id)
+        .where(
+            HouseholdMember.household_id == household_id,
+            HouseholdMember.person_id == child_id,
+            HouseholdMember.role == "child",
+            HouseholdMember.left_at.is_(None),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """A child may book an activity for a school year (accepted enrolment)."""
+
+    child_id: int
+    activity: Activity
+    school_year_id: int
+
+
+def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlement]:
+    """Activities each child may book between two dates: accepted enrolments, active
+    activities of active services, for the school years the dates touch. One query."""
+    if not child_ids:
+        return []
+    rows = db.session.execute(
+        select(Enrolment.child_id, Enrolment.school_year_id, Activity)
+        .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
+        .join(Activity, Activity.id == EnrolmentActivity.activity_id)
+        .join(Service, Service.id == Activity.service_id)
+        .join(SchoolYear, SchoolYear.id == Enrolment.school_year_id)
+        .options(contains_eager(Activity.service))
+        .where(
+            Enrolment.child_id.in_(child_ids),
+            Enrolment.status == "accepted",
+            Activity.active.is_(True),
+            Service.active.is_(True),
+            SchoolYear.ends_on >= first,
+            SchoolYear.starts_on <= last,
+        )
+        .order_by(Activity.start_time, Activity.id)
+    ).all()
+    return [Entitlement(child_id, activity, year_id) for child_id, year_id, activity in rows]
+
+
+def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Enrolment)
+            .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
+            .where(
+                Enrolment.child_id == child_id,
+                Enrolment.status == "accepted",
+                Enrolment.school_year_id == activity_day.school_year_id,
+                EnrolmentActivity.activity_id == activity_day.activity_id,
+            )
+        )
+        > 0
+    )
+
+
+# --- Calendar views ---------------------------------------------------------------------------
+
+
+@dataclass
+class DayRow:
+    day: date
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class Week:
+    monday: date
+    days: list[DayRow] = field(default_factory=list)
+
+    @property
+    def modifiable_cells(self) -> list[Cell]:
+        return [cell for row in self.days for cell in row.cells if cell.modifiable]
+
+
+@dataclass
+class ChildCalendar:
+    child: Person
+    first: date
+    last: date
+    activities: list[Activity]
+    weeks: list[Week]
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [cell for week in self.weeks for row in week.days for cell in row.cells]
+
+
+def load_calendars(
+    household_id: int,
+    children: list[Person],
+    first: date,
+    last: date,
+    now: datetime,
+    *,
+    staff: bool = False,
+) -> dict[int, ChildCalendar]:
+    """Each child's days between two dates: four queries in all (entitlements, days,
+    bookings, waiting ranks), whatever the number of children, activities, bookings."""
+    child_ids = [child.id for child in children]
+    granted = entitlements(child_ids, first, last)
+    activity_ids = {item.activity.id for item in granted}
+    days = (
+        list(
+            db.session.scalars(
+                select(ActivityDay)
+                .where(
+                    ActivityDay.activity_id.in_(activity_ids),
+                    ActivityDay.day >= first,
+                    ActivityDay.day <= last,
+                )
+                .order_by(ActivityDay.day)
+            )
+        )
+        if activity_ids
+        else []
+    )
+    day_ids = [row.id for row in days]
+    bookings = {
+        (booking.child_id, booking.activity_day_id): booking
+        for booking in (
+            db.session.scalars(
+                select(Booking).where(
+                    Booking.child_id.in_(child_ids), Booking.activity_day_id.in_(day_ids)
+                )
+            )
+            if day_ids
+            else []
+        )
+    }
+    ranks = waiting_ranks([b.id for b in bookings.values() if b.status == "waiting"])
+    calendars: dict[int, ChildCalendar] = {}
+    for child in children:
+        mine = {(g.activity.id, g.school_year_id): g.activity for g in granted if g.child_id == child.id}
+        activities = sorted(set(mine.values()), key=lambda a: (a.start_time, a.id))
+        rows: dict[date, DayRow] = {}
+        for activity_day in days:
+            activity = mine.get((activity_day.activity_id, activity_day.school_year_id))
+            if activity is None:
+                continue
+            booking = bookings.get((child.id, activity_day.id))
+            cutoff = cutoff_at(activity, activity_day.day)
+            row = rows.setdefault(activity_day.day, DayRow(activity_day.day))
+            row.cells.append(
+                Cell(
+                    activity=activity,
+                    day=activity_day,
+                    booking=booking,
+                    cutoff=cutoff,
+                    modifiable=(staff or now < cutoff) and not activity_day.closed,
+                    waiting_rank=ranks.get(booking.id) if booking else None,
+                )
+            )
+        for row in rows.values():
+            row.cells.sort(key=lambda cell: (cell.activity.start_time, cell.activity.id))
+        calendars[child.id] = ChildCalendar(
+            child=child,
+            first=first,
+            last=last,
+            activities=activities,
+            weeks=group_by_week(sorted(rows.values(), key=lambda r: r.day)),
+        )
+    return calendars
+
+
+def group_by_week(rows: list[DayRow]) -> list[Week]:
+    weeks: dict[date, Week] = {}
+    for row in rows:
+        monday = row.day - timedelta(days=row.day.weekday())
+        weeks.setdefault(monday, Week(monday)).days.append(row)
+    return list(weeks.values())
+
+
+def waiting_ranks(booking_ids: list[int]) -> dict[int, int]:
+    """Position on its day's waiting list of each booking given (1 = next in). One query."""
+    if not booking_ids:
+        return {}
+    other = aliased(Booking)
+    rows = db.session.execute(
+        select(Booking.id, func.count(other.id))
+        .join(
+            other,
+            and_(
+                other.activity_day_id == Booking.activity_day_id,
+                other.status == "waiting",
+                (other.waiting_since < Booking.waiting_since)
+                | ((other.waiting_since == Booking.waiting_since) & (other.id <= Booking.id)),
+            ),
+        )
+        .where(Booking.id.in_(booking_ids))
+        .group_by(Booking.id)
+    ).all()
+    return dict(rows)
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+def parse_month(value: str | None, today: date) -> date:
+    """"2026-12" → 1 December 2026; anything else → the current month."""
+    try:
+        year, month = (int(part) for part in (value or "").split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return today.replace(day=1)
+
+
+def booking_counts(day_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Bookings per day and status, for the staff overview. One query."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if not day_ids:
+        return counts
+    for day_id, status, count in db.session.execute(
+        select(Booking.activity_day_id, Booking.status, func.count())
+        .where(Booking.activity_day_id.in_(day_ids))
+        .group_by(Booking.activity_day_id, Booking.status)
+    ):
+        counts[day_id][status] = count
+    return counts

@@ -8,12 +8,14 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from citoyens.extensions import db
+from citoyens.reservations.cli import calendar_group
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(users)
     app.cli.add_command(mail_group)
+    app.cli.add_command(calendar_group)
 
 
 @click.command("seed-demo")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from babel.dates import format_date, format_datetime
 from flask import Flask
 
 from citoyens.forms import PARIS, format_phone
@@ -54,11 +55,56 @@ def since_fr(value: datetime | None, now: datetime | None = None) -> str:
     return f"il y a {days // 30} mois"
 
 
+def day_fr(value: date | None) -> str:
+    """mardi 8 décembre 2026 (Babel, French CLDR data)."""
+    if value is None:
+        return ""
+    return format_date(value, "EEEE d MMMM y", locale="fr_FR")
+
+
+def weekday_fr(value: date | None) -> str:
+    """mardi 8 décembre"""
+    if value is None:
+        return ""
+    return format_date(value, "EEEE d MMMM", locale="fr_FR")
+
+
+def short_day_fr(value: date | None) -> str:
+    """mar. 8 déc."""
+    if value is None:
+        return ""
+    return format_date(value, "EEE d MMM", locale="fr_FR")
+
+
+def month_fr(value: date | None) -> str:
+    """décembre 2026"""
+    if value is None:
+        return ""
+    return format_date(value, "MMMM y", locale="fr_FR")
+
+
+def deadline_fr(value: datetime | None) -> str:
+    """sam. 5 déc. à 7h30, in Paris time."""
+    if value is None:
+        return ""
+    return format_datetime(_paris(value), "EEE d MMM 'à' H'h'mm", locale="fr_FR", tzinfo=PARIS)
+
+
 def phone_fr(value: str | None) -> str:
     """+33612345678 → 06 12 34 56 78."""
     return format_phone(value)
 
 
 def register(app: Flask) -> None:
-    for func in (datetime_fr, date_fr, since_fr, phone_fr):
+    for func in (
+        datetime_fr,
+        date_fr,
+        since_fr,
+        phone_fr,
+        day_fr,
+        weekday_fr,
+        short_day_fr,
+        month_fr,
+        deadline_fr,
+    ):
         app.add_template_filter(func, func.__name__)

@@ -56,6 +56,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def parse_id(value: str | None) -> int | None:
+    """A database id typed in a URL or a form: ASCII digits within the integer column's
+    range, else None ("²".isdigit() is true, and 10**20 overflows PostgreSQL)."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if 0 < number < 2**31 else None
+
+
 def today_in_paris() -> date:
     return datetime.now(PARIS).date()
 

@@ -165,9 +165,7 @@ def bookings_of(app, child_id: int) -> dict[int, str]:
     with app.app_context():
         return dict(
             db.session.execute(
-                select(Booking.activity_day_id, Booking.status).where(
-                    Booking.child_id == child_id
-                )
+                select(Booking.activity_day_id, Booking.status).where(Booking.child_id == child_id)
             ).all()
         )
 

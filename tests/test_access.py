@@ -39,13 +39,23 @@ PUBLIC_ENDPOINTS = {
     # (GET only shows a form or a button; the POST, with its CSRF token, acts).
     "accounts.confirm_email_change",
     "households.accept_invitation",
+    # The household's iCalendar feed: phone calendars cannot log in, the secret URL is the
+    # credential (random 256-bit token; unknown → 404; the family can regenerate or stop it).
+    "calendar_feed.ics",
 }
 PUBLIC_PREFIXES = ("pwa.",)
 
 # Family pages: an agent or an administrator gets 403 there. Every non-public route of the
 # family blueprints counts, so their new routes are checked without editing this list.
 PARENT_ONLY_ENDPOINTS = {"core.dashboard"}
-FAMILY_BLUEPRINTS = {"households", "documents", "requests", "enrolments"}
+FAMILY_BLUEPRINTS = {
+    "households",
+    "documents",
+    "requests",
+    "enrolments",
+    "reservations",
+    "calendar_feed",
+}
 
 # Only the bank's server-to-server notification may ever be exempt (SECURITY.md).
 CSRF_EXEMPT_ENDPOINTS: set[str] = set()

@@ -195,9 +195,11 @@ def test_a_parent_enrols_a_child_and_an_agent_accepts_it(
     )
     assert page.url == enrolment_url
     nav(page, "Inscriptions")
-    item = page.locator(".req-item").filter(has_text=f"{SERVICE} · {YEAR}")
+    # The demo's Hugo eats at the canteen too: Léa's section only.
+    lea = page.get_by_role("region", name=CHILD)
+    item = lea.locator(".req-item").filter(has_text=f"{SERVICE} · {YEAR}")
     expect(item.locator(".badge")).to_have_text("Acceptée")
-    page.get_by_role("link", name=f"{SERVICE} · {YEAR}").click()
+    lea.get_by_role("link", name=f"{SERVICE} · {YEAR}").click()
     expect(facts).to_contain_text("Acceptée")
     phone.screenshot("phone-enrolment")
 

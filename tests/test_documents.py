@@ -11,6 +11,7 @@ import html
 import io
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -934,33 +935,10 @@ def test_demo_types_are_seeded_once(app):
 @pytest.fixture
 def race_app(tmp_path):
     """An app on a database of its own: the threads below really commit."""
-    from sqlalchemy import create_engine, text
+    from tests.conftest import dedicated_app
 
-    from citoyens import create_app
-    from tests.conftest import test_config
-
-    admin = None
-    if TEST_DATABASE_URL:
-        admin = create_engine(
-            TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://"),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS citoyens_documents_race WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE citoyens_documents_race"))
-        url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/citoyens_documents_race"
-    else:
-        url = f"sqlite:///{tmp_path}/race.sqlite3"
-    app = create_app(test_config(url, UPLOAD_FOLDER=str(tmp_path / "race-uploads")))
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS citoyens_documents_race WITH (FORCE)"))
-        admin.dispose()
+    with dedicated_app(tmp_path, "citoyens_documents_race") as app:
+        yield app
 
 
 @pytest.mark.own_database
@@ -1016,7 +994,7 @@ def test_concurrent_uploads_leave_one_current_document(race_app, tmp_path):
     with race_app.app_context():
         docs = db.session.scalars(select(Document).order_by(Document.id)).all()
         current = [d for d in docs if d.replaced_at is None]
-        files = stored_files(tmp_path / "race-uploads")
+        files = stored_files(Path(race_app.config["UPLOAD_FOLDER"]))
         assert len(outcomes) == threads_count and "stored" in outcomes
         assert len(docs) == outcomes.count("stored")
         assert len(current) == 1, [(d.id, d.replaced_at) for d in docs]

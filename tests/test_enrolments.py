@@ -13,9 +13,8 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import event, func, select, text
 
-from citoyens import create_app
 from citoyens.accounts.models import User
 from citoyens.core.models import MailMessage
 from citoyens.database import utcnow
@@ -28,7 +27,7 @@ from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.requests.models import Request
 from citoyens.requests.operations import change_status, family_cancel
 from citoyens.services.models import School, SchoolYear, Service
-from tests.conftest import TEST_DATABASE_URL, csrf_token, post, test_config
+from tests.conftest import csrf_token, dedicated_app, post
 from tests.documents_factories import children_of, make_document, make_type
 from tests.enrolments_factories import (
     counts,
@@ -779,34 +778,11 @@ def test_pages_run_a_constant_number_of_queries(app, client, auth, family):
 
 # --- Two parents press "Envoyer" at the same instant ----------------------------------------
 
-RACE_DATABASE = "citoyens_enrol_concurrency"
-
 
 @pytest.fixture
 def race_app(tmp_path):
-    admin = None
-    if TEST_DATABASE_URL:
-        admin = create_engine(
-            TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://"),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {RACE_DATABASE} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {RACE_DATABASE}"))
-        url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/" + RACE_DATABASE
-    else:
-        url = f"sqlite:///{tmp_path}/enrol-race.sqlite3"
-    app = create_app(test_config(url, UPLOAD_FOLDER=str(tmp_path / "uploads")))
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {RACE_DATABASE} WITH (FORCE)"))
-        admin.dispose()
+    with dedicated_app(tmp_path, "citoyens_enrol_concurrency") as app:
+        yield app
 
 
 @pytest.mark.own_database

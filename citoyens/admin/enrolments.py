@@ -15,6 +15,7 @@ from citoyens.admin.enrolment_forms import DecisionForm, EnrolForm, QueueFilterF
 from citoyens.admin.views import bp
 from citoyens.enrolments import staff
 from citoyens.extensions import db
+from citoyens.forms import parse_id
 from citoyens.households.models import Household
 from citoyens.households.rules import household_names, search_households
 from citoyens.requests.operations import RequestError
@@ -122,7 +123,7 @@ def enrolment_decision(enrolment_id: int):
 
 @bp.route("/inscriptions/nouvelle", methods=["GET", "POST"], endpoint="enrolment_new")
 def enrolment_new():
-    household_id = request.args.get("foyer", type=int)
+    household_id = parse_id(request.args.get("foyer"))
     if household_id is None:
         # First pick the family; the form then belongs to that household.
         query = request.args.get("q", "").strip()[:100]

@@ -19,6 +19,7 @@ from citoyens import audit
 from citoyens.documents.rules import DocumentLine, current_documents, line_for, today_in_paris
 from citoyens.enrolments.models import ENROLMENT_STATUSES, Enrolment, EnrolmentActivity
 from citoyens.extensions import db
+from citoyens.forms import parse_id
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.households.rules import household_names
 from citoyens.pagination import QueuePage
@@ -107,12 +108,12 @@ def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) ->
     allowed = service_ids_for(user)
     if allowed is not None:
         conditions.append(Enrolment.service_id.in_(allowed))
-    if filters.service.isdigit():
-        conditions.append(Enrolment.service_id == int(filters.service))
+    if (service_id := parse_id(filters.service)) is not None:
+        conditions.append(Enrolment.service_id == service_id)
     if filters.status in ENROLMENT_STATUSES:
         conditions.append(Enrolment.status == filters.status)
-    if filters.year.isdigit():
-        conditions.append(Enrolment.school_year_id == int(filters.year))
+    if (year_id := parse_id(filters.year)) is not None:
+        conditions.append(Enrolment.school_year_id == year_id)
 
     total = db.session.scalar(select(func.count(Enrolment.id)).where(*conditions)) or 0
     last_page = max(1, -(-total // per_page))
@@ -342,6 +343,12 @@ def notify_decision(enrolment: Enrolment, event: RequestEvent) -> None:
         link = request_ops._link("enrolments.show", enrolment_id=enrolment.id)
     else:
         link = request_ops._link("requests.show", request_id=request.id)
+    # An accepted enrolment with activities opens the child's reservation calendar.
+    booking_link = (
+        request_ops._link("reservations.month", child_id=child.id)
+        if status == "accepted" and enrolment.activities
+        else None
+    )
     for email in request_ops.family_recipients(enrolment.household_id):
         send_mail(
             "enrolment-decision",
@@ -359,6 +366,7 @@ def notify_decision(enrolment: Enrolment, event: RequestEvent) -> None:
             status_label=label,
             message=event.body,
             link=link,
+            booking_link=booking_link,
         )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.extensions import db
+from citoyens.forms import parse_id
 from citoyens.households.rules import household_names
 from citoyens.pagination import QueuePage
 from citoyens.requests.models import OPEN_STATUSES, REQUEST_STATUSES, Request, RequestEvent
@@ -180,8 +181,8 @@ def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) ->
         conditions.append(Request.service_id.in_(allowed) | Request.service_id.is_(None))
     if filters.service == GENERAL_QUEUE:
         conditions.append(Request.service_id.is_(None))
-    elif filters.service.isdigit():
-        conditions.append(Request.service_id == int(filters.service))
+    elif (service_id := parse_id(filters.service)) is not None:
+        conditions.append(Request.service_id == service_id)
     if filters.status == "open":
         conditions.append(Request.status.in_(OPEN_STATUSES))
     elif filters.status in REQUEST_STATUSES:

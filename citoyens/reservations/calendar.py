@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import holidays as public_holidays
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from vacances_scolaires_france import SchoolHolidayDates
 
 from citoyens.extensions import db
@@ -160,8 +160,7 @@ def closures_for(activity: Activity, closures: list[Closure]) -> list[Period]:
     return [
         Period(closure.starts_on, closure.ends_on, closure.reason)
         for closure in closures
-        if closure.service_id == activity.service_id
-        and closure.activity_id in (None, activity.id)
+        if closure.service_id == activity.service_id and closure.activity_id in (None, activity.id)
     ]
 
 
@@ -169,7 +168,7 @@ def closures_for(activity: Activity, closures: list[Closure]) -> list[Period]:
 class Generated:
     created: int = 0
     removed: int = 0
-    closed: int = 0  # days closed that keep bookings (cancelled by `close_days`)
+    closed: int = 0  # days closed that keep bookings (closures.recalculate cancels them)
     reopened: int = 0
 
 
@@ -253,18 +252,38 @@ def generate_days(school_year: SchoolYear, activities: list[Activity] | None = N
         else:
             to_remove.append(row.id)
     if to_remove:
-        db.session.execute(delete(ActivityDay).where(ActivityDay.id.in_(to_remove)))
-        result.removed = len(to_remove)
+        # Only days nobody stands on, re-checked by the DELETE itself: a booking made since
+        # the read above took a place (booked > 0, which PostgreSQL re-checks on the row
+        # the booking updated) or left a row; such a day stays, to be closed next run.
+        result.removed = db.session.execute(
+            delete(ActivityDay)
+            .where(
+                ActivityDay.id.in_(to_remove),
+                ActivityDay.booked == 0,
+                ~exists().where(Booking.activity_day_id == ActivityDay.id),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
     db.session.flush()
     return result
 
 
-def set_day_capacity(day: ActivityDay, capacity: int) -> bool:
-    """Change one day's capacity; refused (False) below the children already booked."""
+def set_day_capacity(day: ActivityDay, capacity: int, now=None) -> bool:
+    """Change one day's capacity; refused (False) below the children already booked.
+
+    New places go first to the children waiting (first come, first served) while the day
+    is still before its cut-off.
+    """
+    from citoyens.reservations.operations import promote_waiting
+    from citoyens.reservations.rules import cutoff_at, now_utc
+
     changed = db.session.execute(
         update(ActivityDay)
         .where(ActivityDay.id == day.id, ActivityDay.booked <= capacity)
         .values(capacity=capacity)
     ).rowcount
     db.session.refresh(day)
+    if changed and (now or now_utc()) < cutoff_at(day.activity, day.day):
+        promote_waiting(day.id)
+        db.session.refresh(day)
     return changed == 1

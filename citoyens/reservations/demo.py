@@ -35,10 +35,11 @@ def absence_document_type() -> DocumentType:
     return doc_type
 
 
-# The demo family: Léa at the APS (both) and the canteen, Hugo at the canteen.
+# The demo family: Léa at the APS (morning and evening), Hugo at the canteen. Léa's
+# canteen enrolment is left for the visitor to try (tests/test_browser_enrolment.py).
 DEMO_ENROLMENTS = {
-    "Léa": {"aps": None, "restauration": None},
-    "Hugo": {"restauration": None},
+    "Léa": ("aps",),
+    "Hugo": ("restauration",),
 }
 
 

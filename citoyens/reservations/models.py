@@ -62,9 +62,7 @@ class Closure(db.Model):
         ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     # None: the whole service.
-    activity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("activities.id", ondelete="CASCADE")
-    )
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(200))
@@ -121,9 +119,7 @@ class Booking(db.Model):
     __tablename__ = "bookings"
     __table_args__ = (
         UniqueConstraint("child_id", "activity_day_id", name="uq_bookings_child_day"),
-        CheckConstraint(
-            "status IN ('booked', 'waiting', 'cancelled', 'walk_in')", name="status"
-        ),
+        CheckConstraint("status IN ('booked', 'waiting', 'cancelled', 'walk_in')", name="status"),
         CheckConstraint(
             "attendance IS NULL OR attendance IN ('present', 'absent', 'excused')",
             name="attendance",
@@ -133,9 +129,7 @@ class Booking(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    activity_day_id: Mapped[int] = mapped_column(
-        ForeignKey("activity_days.id", ondelete="CASCADE")
-    )
+    activity_day_id: Mapped[int] = mapped_column(ForeignKey("activity_days.id", ondelete="CASCADE"))
     child_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     # The household that booked (and will be billed): a child may have two homes.
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))

@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from citoyens import audit
 from citoyens.database import immediate_writes, utcnow
 from citoyens.extensions import db
-from citoyens.reservations.models import ActivityDay, Booking, BookingChange
-from citoyens.reservations.rules import cutoff_at, is_entitled, now_utc
+from citoyens.reservations import rules
+from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking, BookingChange
+from citoyens.reservations.rules import cutoff_at, is_entitled
 from citoyens.services.models import Activity
 
 T = TypeVar("T")
@@ -50,11 +51,33 @@ def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
             return result
         except (OperationalError, IntegrityError) as error:
             db.session.rollback()
-            retry = isinstance(error, IntegrityError) or "locked" in str(error).lower()
-            if not retry or attempt == attempts - 1:
+            if not _worth_retrying(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+        except BaseException:
+            # Any other failure (a BookingError...): nothing half done may be committed by
+            # the caller later, and SQLite's write lock (BEGIN IMMEDIATE) is released now.
+            db.session.rollback()
+            raise
     raise AssertionError("unreachable")
+
+
+# PostgreSQL errors that a new attempt cures: serialization failure, deadlock (two
+# transactions locking the same days and bookings in opposite orders, e.g. crossing
+# cancellations that promote), lock not available. Told by SQLSTATE, not by the message,
+# which follows the server's lc_messages ("verrou mortel détecté" in French).
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def _worth_retrying(error: OperationalError | IntegrityError) -> bool:
+    if isinstance(error, IntegrityError):
+        # A concurrent insert of the same row won (unique violation: SQLSTATE 23505 on
+        # PostgreSQL, "UNIQUE constraint failed" on SQLite). A CHECK or foreign-key
+        # failure would fail again: not retried.
+        return getattr(error.orig, "sqlstate", None) == "23505" or "UNIQUE" in str(error.orig)
+    if getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES:
+        return True
+    return "locked" in str(error).lower()  # SQLite: "database is locked"
 
 
 # --- History ----------------------------------------------------------------------------------
@@ -200,7 +223,7 @@ def book_days(
     The caller has checked the child belongs to the household. `entitled_ids` (the
     activity ids the child may book) spares one query per day when the caller knows.
     """
-    now = now or now_utc()
+    now = now or rules.now_utc()
     outcome = Outcome()
     days = _days(day_ids)
     activities = _activities(days.values())
@@ -249,14 +272,31 @@ def book_days(
                 }
             )
         else:
-            changes.append(_change(booking.id, state_of(booking), status, actor, staff))
-            booking.status = status
-            booking.household_id = household_id
-            booking.late = False
-            booking.attendance = None
-            booking.certificate_id = None
-            booking.waiting_since = stamp if status == "waiting" else None
-            booking.updated_at = stamp
+            # Conditional on the status read: on PostgreSQL another transaction (the same
+            # child from a second tab, a promotion) may have changed the row since, and an
+            # unconditional update would count the child's place twice.
+            moved = db.session.execute(
+                update(Booking)
+                .where(Booking.id == booking.id, Booking.status == booking.status)
+                .values(
+                    status=status,
+                    household_id=household_id,
+                    late=False,
+                    attendance=None,
+                    certificate_id=None,
+                    waiting_since=stamp if status == "waiting" else None,
+                    updated_at=stamp,
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            booking_id, before = booking.id, state_of(booking)
+            db.session.expire(booking)  # reloaded with what the update wrote, if read again
+            if not moved:
+                if status == "booked":
+                    free_places([day_id])
+                outcome.refused[day_id] = "already"
+                continue
+            changes.append(_change(booking_id, before, status, actor, staff))
         (outcome.booked if status == "booked" else outcome.waiting).append(day_id)
     if new_rows:
         ids = db.session.scalars(
@@ -286,7 +326,7 @@ def cancel_days(
     Families only before the cut-off; staff after it too, and such a late cancellation
     stays billed. A place freed before the cut-off goes to the first child waiting.
     """
-    now = now or now_utc()
+    now = now or rules.now_utc()
     outcome = Outcome()
     days = _days(day_ids)
     activities = _activities(days.values())
@@ -300,7 +340,8 @@ def cancel_days(
             outcome.refused[day_id] = "not_booked"
             continue
         late = now >= cutoff_at(activities[row.activity_id], row.day)
-        if late and not staff:
+        # Leaving a waiting list costs nothing: allowed at any time.
+        if late and not staff and booking.status == "booked":
             outcome.refused[day_id] = "cutoff"
             continue
         # Only the holder of the place may free it: a concurrent cancel changes nothing.
@@ -372,14 +413,15 @@ def declare_absence(
     from citoyens.documents.operations import upload_document
     from citoyens.reservations.demo import absence_document_type
 
-    now = now or now_utc()
+    now = now or rules.now_utc()
     row = booking.activity_day
     activity = db.session.get(Activity, row.activity_id)
     if booking.status != "booked":
         raise BookingError("Ce jour n'est pas réservé : il n'y a pas d'absence à déclarer.")
     if now < cutoff_at(activity, row.day):
         raise BookingError(
-            "Ce jour est encore modifiable : annulez la réservation au lieu de déclarer une absence."
+            "Ce jour est encore modifiable : annulez la réservation "
+            "au lieu de déclarer une absence."
         )
     document = upload_document(
         household_id=household_id,
@@ -399,7 +441,9 @@ def declare_absence(
 
 
 def set_attendance(booking: Booking, attendance: str | None, *, actor) -> None:
-    """Staff record whether a booked child came."""
+    """Staff record whether a booked child came (None clears it)."""
+    if attendance is not None and attendance not in ATTENDANCES:
+        raise BookingError("Choisissez présent, absent ou absent justifié.")
     if booking.status != "booked":
         raise BookingError("Cet enfant n'est pas réservé ce jour-là.")
     if attendance == booking.attendance:
@@ -414,9 +458,11 @@ def set_attendance(booking: Booking, attendance: str | None, *, actor) -> None:
 def record_walk_in(household_id: int, child_id: int, activity_day: ActivityDay, *, actor):
     """A child who came without a reservation: present, billed with the surcharge."""
     booking = db.session.scalar(
-        select(Booking).where(
-            Booking.child_id == child_id, Booking.activity_day_id == activity_day.id
-        )
+        select(Booking)
+        .where(Booking.child_id == child_id, Booking.activity_day_id == activity_day.id)
+        # PostgreSQL: the row as last committed, locked, so a booking made meanwhile (which
+        # holds a place) is not overwritten below. SQLite: BEGIN IMMEDIATE serialises.
+        .with_for_update()
     )
     if booking is not None and booking.status in ("booked", "walk_in"):
         raise BookingError("Cet enfant est déjà sur la liste du jour.")
@@ -439,8 +485,11 @@ def record_walk_in(household_id: int, child_id: int, activity_day: ActivityDay, 
         booking.status, booking.attendance, booking.updated_at = "walk_in", "present", stamp
         booking.household_id = household_id
         booking.waiting_since = None
+        # A late cancellation the child came to anyway: billed once, as a walk-in.
+        booking.late = False
         db.session.flush()
-    _changes([_change(booking.id, before, state_of(booking), actor, True, "Présent sans réservation")])
+    note = "Présent sans réservation"
+    _changes([_change(booking.id, before, state_of(booking), actor, True, note)])
     return booking
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased, contains_eager
@@ -179,11 +179,17 @@ def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
             select(func.count())
             .select_from(Enrolment)
             .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
+            # As `entitlements`: a deactivated activity or service is not bookable, even
+            # by a day id sent by hand (the calendar no longer shows it).
+            .join(Activity, Activity.id == EnrolmentActivity.activity_id)
+            .join(Service, Service.id == Activity.service_id)
             .where(
                 Enrolment.child_id == child_id,
                 Enrolment.status == "accepted",
                 Enrolment.school_year_id == activity_day.school_year_id,
                 EnrolmentActivity.activity_id == activity_day.activity_id,
+                Activity.active.is_(True),
+                Service.active.is_(True),
             )
         )
         > 0
@@ -267,7 +273,9 @@ def load_calendars(
     ranks = waiting_ranks([b.id for b in bookings.values() if b.status == "waiting"])
     calendars: dict[int, ChildCalendar] = {}
     for child in children:
-        mine = {(g.activity.id, g.school_year_id): g.activity for g in granted if g.child_id == child.id}
+        mine = {
+            (g.activity.id, g.school_year_id): g.activity for g in granted if g.child_id == child.id
+        }
         activities = sorted(set(mine.values()), key=lambda a: (a.start_time, a.id))
         rows: dict[date, DayRow] = {}
         for activity_day in days:
@@ -336,9 +344,13 @@ def month_bounds(month: date) -> tuple[date, date]:
 
 
 def parse_month(value: str | None, today: date) -> date:
-    """"2026-12" → 1 December 2026; anything else → the current month."""
+    """ "2026-12" → 1 December 2026; anything else → the current month."""
     try:
         year, month = (int(part) for part in (value or "").split("-"))
+        # A year from the query string: out of date's range, date() raises OverflowError
+        # (not a ValueError) and month_bounds or a next-month link would overflow too.
+        if not MINYEAR < year < MAXYEAR:
+            raise ValueError(value)
         return date(year, month, 1)
     except ValueError:
         return today.replace(day=1)

@@ -1,21 +1,521 @@
-"""Réservations: the family's calendars (being written)."""
+"""Réservations: the family's calendars, the one-click weekly pattern, a day's page.
+
+Every page is the household's own: another household's child, or a day of an
+activity the child may not book, answers 404. A tap on a day books or cancels it
+with htmx and gets back that day's cell alone (and an announcement for screen
+readers); without JavaScript, each week is a form of checkboxes.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort
+from datetime import date, timedelta
 
+from babel.dates import format_date
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from citoyens import audit
 from citoyens.accounts.decorators import parent_required
+from citoyens.documents.operations import discard_file
+from citoyens.documents.uploads import ACCEPT_ATTRIBUTE, UploadError, check_upload, read_limited
+from citoyens.extensions import db
+from citoyens.forms import parse_id, today_in_paris
+from citoyens.reservations import planner, rules
+from citoyens.reservations.forms import AbsenceForm, PlanForm
+from citoyens.reservations.models import (
+    ATTENDANCES,
+    BOOKING_STATUSES,
+    ActivityDay,
+    Booking,
+    BookingChange,
+)
+from citoyens.reservations.notify import send_summary
+from citoyens.reservations.operations import (
+    REASONS,
+    BookingError,
+    book_days,
+    cancel_days,
+    declare_absence,
+    write_transaction,
+)
+from citoyens.services.models import Activity, SchoolYear
+from citoyens.web import is_htmx_fragment_request, render
 
 bp = Blueprint("reservations", __name__, url_prefix="/reservations")
+
+
+@bp.app_template_filter("booking_state")
+def booking_state(value: str | None) -> str:
+    """ "booked:present" → "Réservé, présent"."""
+    if not value:
+        return ""
+    status, _, attendance = value.partition(":")
+    label = BOOKING_STATUSES.get(status, status)
+    if attendance:
+        label += ", " + ATTENDANCES.get(attendance, attendance).lower()
+    return label
+
+
+def _household_id() -> int:
+    return current_user.household_id
+
+
+def _child_or_404(child_id: int):
+    child = rules.child_of(_household_id(), child_id)
+    if child is None:
+        abort(404)
+    return child
+
+
+def _day_or_404(child, activity_day_id: int) -> tuple[ActivityDay, Activity]:
+    """The day, if the child may book its activity (accepted enrolment); 404 otherwise."""
+    row = db.session.scalar(select(ActivityDay).where(ActivityDay.id == activity_day_id))
+    if row is None or not rules.is_entitled(child.id, row):
+        abort(404)
+    return row, db.session.get(Activity, row.activity_id)
+
+
+def _cell(child, row: ActivityDay, activity: Activity):
+    db.session.expire_all()
+    booking = db.session.scalar(
+        select(Booking).where(Booking.child_id == child.id, Booking.activity_day_id == row.id)
+    )
+    row = db.session.get(ActivityDay, row.id)
+    now = rules.now_utc()
+    cutoff = rules.cutoff_at(activity, row.day)
+    ranks = rules.waiting_ranks([booking.id]) if booking and booking.status == "waiting" else {}
+    return rules.Cell(
+        activity=activity,
+        day=row,
+        booking=booking,
+        cutoff=cutoff,
+        modifiable=now < cutoff and not row.closed,
+        waiting_rank=ranks.get(booking.id) if booking else None,
+    )
+
+
+def _refusals(outcome, dates: dict[int, date], names: dict[int, str]) -> list[str]:
+    return [
+        f"{names.get(day_id, '')}, {rules_day(dates.get(day_id))} : {REASONS.get(code, code)}"
+        for day_id, code in outcome.refused.items()
+        if code not in ("already", "not_booked")
+    ]
+
+
+def rules_day(value: date | None) -> str:
+    """ "lundi 30 novembre", for messages."""
+    return format_date(value, "EEEE d MMMM", locale="fr_FR") if value else ""
+
+
+# --- Index ------------------------------------------------------------------------------------
 
 
 @bp.get("/")
 @parent_required
 def index():
-    abort(404)
+    household_id = _household_id()
+    today = today_in_paris()
+    children = rules.children_of(household_id)
+    granted = rules.entitlements([c.id for c in children], today, date.max)
+    by_child: dict[int, list[Activity]] = {c.id: [] for c in children}
+    for item in granted:
+        if item.activity not in by_child[item.child_id]:
+            by_child[item.child_id].append(item.activity)
+    # Each child's calendar opens on this month, or on the first month of a year to come.
+    starts = dict(
+        db.session.execute(
+            select(SchoolYear.id, SchoolYear.starts_on).where(
+                SchoolYear.id.in_({item.school_year_id for item in granted})
+            )
+        ).all()
+    )
+    months = {child.id: today.strftime("%Y-%m") for child in children}
+    for item in granted:
+        start = starts[item.school_year_id]
+        if start > today:
+            months[item.child_id] = min(
+                start.strftime("%Y-%m"),
+                months[item.child_id]
+                if months[item.child_id] > today.strftime("%Y-%m")
+                else "9999-12",
+            )
+    return render(
+        "reservations/index.html",
+        children=children,
+        by_child=by_child,
+        bookable=any(by_child.values()),
+        months=months,
+    )
+
+
+# --- Calendar ---------------------------------------------------------------------------------
+
+
+def _period(today: date) -> tuple[date, date, str, date | None]:
+    """The period asked: ?semaine=YYYY-MM-DD (its week) or ?mois=YYYY-MM (default: now)."""
+    week = request.args.get("semaine")
+    if week:
+        try:
+            some_day = date.fromisoformat(week)
+        except ValueError:
+            some_day = None
+        if some_day is not None:
+            monday = some_day - timedelta(days=some_day.weekday())
+            return monday, monday + timedelta(days=6), "semaine", monday
+    month = rules.parse_month(request.args.get("mois"), today)
+    first, last = rules.month_bounds(month)
+    return first, last, "mois", None
 
 
 @bp.get("/enfant/<int:child_id>")
 @parent_required
 def month(child_id: int):
-    abort(404)
+    household_id = _household_id()
+    child = _child_or_404(child_id)
+    children = rules.children_of(household_id)
+    today = today_in_paris()
+    first, last, view, monday = _period(today)
+    calendar = rules.load_calendars(household_id, [child], first, last, rules.now_utc())[child.id]
+    if view == "semaine":
+        previous_link = url_for(".month", child_id=child.id, semaine=(monday - timedelta(7)))
+        next_link = url_for(".month", child_id=child.id, semaine=(monday + timedelta(7)))
+    else:
+        previous_month = (first - timedelta(days=1)).replace(day=1)
+        next_month = last + timedelta(days=1)
+        previous_link = url_for(".month", child_id=child.id, mois=previous_month.strftime("%Y-%m"))
+        next_link = url_for(".month", child_id=child.id, mois=next_month.strftime("%Y-%m"))
+    return render(
+        "reservations/month.html",
+        child=child,
+        children=children,
+        calendar=calendar,
+        first=first,
+        last=last,
+        view=view,
+        monday=monday or today - timedelta(days=today.weekday()),
+        previous_link=previous_link,
+        next_link=next_link,
+        today=today,
+    )
+
+
+@bp.post("/enfant/<int:child_id>/jour/<int:activity_day_id>")
+@parent_required
+def toggle(child_id: int, activity_day_id: int):
+    """One day of one activity: book it (its checkbox sent), cancel it (not sent),
+    join (`attente`) or leave (`quitter`) its waiting list."""
+    household_id = _household_id()
+    child = _child_or_404(child_id)
+    row, activity = _day_or_404(child, activity_day_id)
+    form = request.form
+    if form.get("attente"):
+        action = "wait"
+    elif form.get("quitter") or f"j{row.id}" not in form:
+        action = "cancel"
+    else:
+        action = "book"
+
+    def work():
+        if action == "cancel":
+            return cancel_days(household_id, child.id, [row.id], actor=current_user)
+        return book_days(
+            household_id,
+            child.id,
+            [row.id],
+            actor=current_user,
+            waiting_list=action == "wait",
+            entitled_ids={activity.id},
+        )
+
+    outcome = write_transaction(work)
+    code = outcome.refused.get(row.id)
+    label = f"{activity.name}, {rules_day(row.day)}"
+    if outcome.booked:
+        message = f"Réservé : {label}."
+    elif outcome.waiting:
+        message = f"Sur liste d'attente : {label}."
+    elif outcome.cancelled:
+        message = f"Annulé : {label}."
+    elif code in ("already", "not_booked"):
+        message = f"Aucun changement : {label}."
+    else:
+        message = f"Pas de changement pour {label} : {REASONS.get(code, code)}."
+    if outcome.changed:
+        send_summary(
+            household_id, {child.id: child.first_name}, [f"{child.first_name} — {message}"]
+        )
+        db.session.commit()
+    status = 422 if code and code not in ("already", "not_booked") else 200
+    if is_htmx_fragment_request():
+        return render(
+            "reservations/_cell_response.html",
+            status=status,
+            cell=_cell(child, row, activity),
+            child=child,
+            message=message,
+            error=status == 422,
+        )
+    flash(message, "error" if status == 422 else "success")
+    return redirect(_back_to_month(child.id, row.day), 303)
+
+
+def _back_to_month(child_id: int, day: date) -> str:
+    monday = day - timedelta(days=day.weekday())
+    return url_for(".month", child_id=child_id, mois=day.strftime("%Y-%m")) + (
+        f"#semaine-{monday.isoformat()}"
+    )
+
+
+@bp.post("/enfant/<int:child_id>/semaine")
+@parent_required
+def save_week(child_id: int):
+    """Without JavaScript: a week's checkboxes. Days listed in `jours` and ticked are
+    booked, those listed and not ticked are cancelled; the rest is left alone."""
+    household_id = _household_id()
+    child = _child_or_404(child_id)
+    parts = (request.form.get("jours") or "").split(",")
+    listed = [parse_id(part) for part in parts]
+    if None in listed:
+        abort(404)  # a forged list: the page only ever sends day ids
+    rows = {
+        r.id: r for r in db.session.scalars(select(ActivityDay).where(ActivityDay.id.in_(listed)))
+    }
+    if len(rows) != len(set(listed)):
+        abort(404)
+    first_day = min(r.day for r in rows.values())
+    last_day = max(r.day for r in rows.values())
+    allowed = {
+        (g.activity.id, g.school_year_id)
+        for g in rules.entitlements([child.id], first_day, last_day)
+    }
+    if any((r.activity_id, r.school_year_id) not in allowed for r in rows.values()):
+        abort(404)
+    wanted = [i for i in rows if f"j{i}" in request.form]
+    unwanted = [i for i in rows if f"j{i}" not in request.form]
+
+    def work():
+        booked = book_days(household_id, child.id, wanted, actor=current_user)
+        cancelled = cancel_days(household_id, child.id, unwanted, actor=current_user)
+        return booked, cancelled
+
+    booked, cancelled = write_transaction(work)
+    dates = {i: r.day for i, r in rows.items()}
+    activity_names = dict(
+        db.session.execute(
+            select(ActivityDay.id, Activity.name)
+            .join(Activity, Activity.id == ActivityDay.activity_id)
+            .where(ActivityDay.id.in_(rows))
+        ).all()
+    )
+    lines = [f"Réservé : {activity_names[i]}, {rules_day(dates[i])}" for i in booked.booked]
+    lines += [f"Annulé : {activity_names[i]}, {rules_day(dates[i])}" for i in cancelled.cancelled]
+    refusals = _refusals(booked, dates, activity_names) + _refusals(
+        cancelled, dates, activity_names
+    )
+    if lines:
+        send_summary(
+            household_id, {child.id: child.first_name}, [f"{child.first_name} — {x}" for x in lines]
+        )
+        db.session.commit()
+        flash(
+            f"Semaine enregistrée : {len(booked.booked)} réservation(s), "
+            f"{len(cancelled.cancelled)} annulation(s).",
+            "success",
+        )
+    elif not refusals:
+        flash("Aucun changement.", "success")
+    for refusal in refusals:
+        flash(f"Non modifié — {refusal}.", "error")
+    return redirect(_back_to_month(child.id, first_day), 303)
+
+
+# --- A day's page: history and absence ---------------------------------------------------------
+
+
+@bp.get("/enfant/<int:child_id>/jour/<int:activity_day_id>")
+@parent_required
+def day(child_id: int, activity_day_id: int):
+    child = _child_or_404(child_id)
+    row, activity = _day_or_404(child, activity_day_id)
+    return _day_page(child, row, activity, AbsenceForm())
+
+
+def _day_page(child, row, activity, form, status=200, error=None):
+    cell = _cell(child, row, activity)
+    history = []
+    if cell.booking is not None:
+        history = list(
+            db.session.scalars(
+                select(BookingChange)
+                .where(BookingChange.booking_id == cell.booking.id)
+                .order_by(BookingChange.created_at.desc(), BookingChange.id.desc())
+            )
+        )
+    return render(
+        "reservations/day.html",
+        status=status,
+        child=child,
+        cell=cell,
+        history=history,
+        form=form,
+        error=error,
+        accept=ACCEPT_ATTRIBUTE,
+        back=_back_to_month(child.id, row.day),
+    )
+
+
+@bp.post("/enfant/<int:child_id>/jour/<int:activity_day_id>/absence")
+@parent_required
+def absence(child_id: int, activity_day_id: int):
+    """A booked day after the cut-off: the child is ill, here is the certificate."""
+    household_id = _household_id()
+    child = _child_or_404(child_id)
+    row, activity = _day_or_404(child, activity_day_id)
+    form = AbsenceForm()
+    form.validate()
+    upload = form.fichier.data
+    error = None
+    if form.csrf_token.errors:
+        abort(400)
+    if not upload or not getattr(upload, "filename", None):
+        error = "Joignez le certificat médical."
+    else:
+        try:
+            checked = check_upload(read_limited(upload.stream), upload.filename)
+        except UploadError as exc:
+            error = str(exc)
+    booking = None
+    if error is None:
+        booking = db.session.scalar(
+            select(Booking).where(Booking.child_id == child.id, Booking.activity_day_id == row.id)
+        )
+        if booking is None:
+            error = "Ce jour n'est pas réservé : il n'y a pas d'absence à déclarer."
+    if error is None:
+        try:
+            document = declare_absence(household_id, child, booking, checked, actor=current_user)
+        except BookingError as exc:
+            db.session.rollback()
+            error = str(exc)
+    if error is not None:
+        return _day_page(child, row, activity, form, status=422, error=error)
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        discard_file(document)
+        raise
+    flash(
+        "Absence déclarée : le certificat est envoyé au service, ce jour ne sera pas facturé.",
+        "success",
+    )
+    return redirect(url_for(".day", child_id=child.id, activity_day_id=row.id), 303)
+
+
+# --- Planifier en un clic ---------------------------------------------------------------------
+
+
+def _plan_context(form: PlanForm, household_id: int, today: date):
+    children = rules.children_of(household_id)
+    # Every current or future enrolment; the period chosen narrows the days, not the choices.
+    activities_by_child = planner.plannable(children, today, date.max)
+    choices = [c for c in children if activities_by_child.get(c.id)]
+    activities: list[Activity] = []
+    for items in activities_by_child.values():
+        for activity in items:
+            if activity not in activities:
+                activities.append(activity)
+    form.enfants.choices = [(str(c.id), c.first_name) for c in choices]
+    form.activites.choices = [(str(a.id), f"{a.service.name} — {a.name}") for a in activities]
+    return choices, activities, activities_by_child
+
+
+def _year_end(today: date) -> date:
+    from citoyens.services.rules import current_school_year
+
+    year = current_school_year(today)
+    return year.ends_on if year else today + timedelta(days=90)
+
+
+@bp.route("/planifier", methods=["GET", "POST"])
+@parent_required
+def plan():
+    household_id = _household_id()
+    today = today_in_paris()
+    form = PlanForm()
+    if request.method == "GET":
+        form.du.data = today
+        form.au.data = _year_end(today)
+        form.jours.data = ["1", "2", "4", "5"]
+        if parse_id(request.args.get("enfant")) is not None:
+            form.enfants.data = [request.args["enfant"]]
+    children, activities, by_child = _plan_context(form, household_id, today)
+    if request.method == "GET" or not form.validate():
+        return render(
+            "reservations/plan.html",
+            status=422 if request.method == "POST" else 200,
+            form=form,
+            children=children,
+            activities=activities,
+            by_child=by_child,
+            preview=None,
+        )
+    chosen = [c for c in children if c.id in form.child_ids]
+    known_activities = {a.id for a in activities}
+    if len(chosen) != len(set(form.child_ids)) or not form.activity_ids <= known_activities:
+        abort(404)
+    now = rules.now_utc()
+    preview = planner.preview(
+        chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
+    )
+    if request.form.get("etape") != "confirmer":
+        if not preview.lines:
+            form.activites.errors = list(form.activites.errors) + [
+                "Aucun des enfants choisis n'est inscrit à ces activités sur cette période."
+            ]
+        return render(
+            "reservations/plan.html",
+            form=form,
+            children=children,
+            activities=activities,
+            by_child=by_child,
+            preview=preview,
+        )
+    waiting = bool(form.attente.data)
+    full = (
+        planner.full_days(chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now)
+        if waiting
+        else None
+    )
+
+    def work():
+        fresh = planner.preview(
+            chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
+        )
+        return planner.apply(
+            household_id,
+            fresh,
+            actor=current_user,
+            now=now,
+            waiting_list=waiting,
+            full_day_ids=full,
+        )
+
+    result = write_transaction(work)
+    audit.record(
+        "bookings.planned",
+        actor=current_user,
+        target=f"household:{household_id}",
+        details=f"booked={result.booked} waiting={result.waiting}",
+    )
+    lines = [
+        f"{item.line.child.first_name} — {item.line.activity.name} : "
+        f"{len(item.outcome.booked)} jour(s) réservé(s)"
+        + (f", {len(item.outcome.waiting)} en liste d'attente" if item.outcome.waiting else "")
+        for item in result.lines
+        if item.outcome.booked or item.outcome.waiting
+    ]
+    send_summary(household_id, {c.id: c.first_name for c in chosen}, lines)
+    db.session.commit()
+    return render("reservations/plan_result.html", result=result)

@@ -44,7 +44,8 @@
     if (!target || !target.id) return;
     var part = document.getElementById(target.id);
     if (!part) return;
-    var focus = part.querySelector("[aria-invalid=true]") || part.querySelector("h2, h3, h4") || part;
+    var focus = part.querySelector("[aria-invalid=true]") || part.querySelector("[data-swap-focus]") ||
+      part.querySelector("h2, h3, h4") || part;
     if (!focus.matches("input, select, textarea, button, a[href]")) focus.setAttribute("tabindex", "-1");
     focus.focus();
   });

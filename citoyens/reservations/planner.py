@@ -1,0 +1,269 @@
+""" "Planifier en un clic": one weekly pattern for several children over a period.
+
+The preview and the booking read the same candidate days, so what the preview
+announces is what the booking tries; places taken meanwhile come back as "complet"
+in the result, day by day.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from citoyens.extensions import db
+from citoyens.households.models import Person
+from citoyens.reservations.models import ActivityDay, Booking
+from citoyens.reservations.operations import REASONS, Outcome, book_days
+from citoyens.reservations.rules import cutoff_at, entitlements
+from citoyens.services.models import Activity
+
+# Preview verdicts, in the order the page lists them.
+VERDICTS = {
+    "book": "seront réservés",
+    "already": "déjà réservés",
+    "full": "complets",
+    "closed": "fermés",
+    "cutoff": "délai dépassé",
+}
+
+
+@dataclass
+class Line:
+    """One child and one activity over the period."""
+
+    child: Person
+    activity: Activity
+    days: dict[str, list[date]] = field(default_factory=dict)  # verdict -> dates
+    day_ids: list[int] = field(default_factory=list)  # the ones to book
+
+    def count(self, verdict: str) -> int:
+        return len(self.days.get(verdict, []))
+
+    @property
+    def months(self) -> list[tuple[date, int]]:
+        """Days to book per month: [(first of month, count)]."""
+        counter = Counter(day.replace(day=1) for day in self.days.get("book", []))
+        return sorted(counter.items())
+
+
+@dataclass
+class Plan:
+    lines: list[Line]
+
+    @property
+    def to_book(self) -> int:
+        return sum(line.count("book") for line in self.lines)
+
+    def total(self, verdict: str) -> int:
+        return sum(line.count(verdict) for line in self.lines)
+
+
+def plannable(children: list[Person], first: date, last: date) -> dict[int, list[Activity]]:
+    """child id -> the activities the child may book in the period (one query)."""
+    result: dict[int, list[Activity]] = {child.id: [] for child in children}
+    for item in entitlements([c.id for c in children], first, last):
+        if item.activity not in result[item.child_id]:
+            result[item.child_id].append(item.activity)
+    return result
+
+
+def preview(
+    children: list[Person],
+    activity_ids: set[int],
+    weekdays: set[int],
+    first: date,
+    last: date,
+    now: datetime,
+) -> Plan:
+    """What booking the pattern would do, day by day. Three queries."""
+    granted = [
+        g
+        for g in entitlements([c.id for c in children], first, last)
+        if g.activity.id in activity_ids
+    ]
+    pairs = {(g.activity.id, g.school_year_id) for g in granted}
+    days = (
+        list(
+            db.session.scalars(
+                select(ActivityDay)
+                .where(
+                    ActivityDay.activity_id.in_({a for a, _ in pairs}),
+                    ActivityDay.day >= first,
+                    ActivityDay.day <= last,
+                )
+                .order_by(ActivityDay.day)
+            )
+        )
+        if pairs
+        else []
+    )
+    days = [d for d in days if d.day.isoweekday() in weekdays]
+    booked = (
+        set(
+            db.session.execute(
+                select(Booking.child_id, Booking.activity_day_id).where(
+                    Booking.child_id.in_([c.id for c in children]),
+                    Booking.activity_day_id.in_([d.id for d in days]),
+                    Booking.status.in_(("booked", "walk_in")),
+                )
+            ).all()
+        )
+        if days
+        else set()
+    )
+    lines: list[Line] = []
+    taken_now: Counter[int] = Counter()  # places the siblings of this plan will take
+    for child in children:
+        for item in granted:
+            if item.child_id != child.id:
+                continue
+            line = next(
+                (x for x in lines if x.child is child and x.activity is item.activity), None
+            )
+            if line is None:
+                line = Line(child, item.activity)
+                lines.append(line)
+            for row in days:
+                if (row.activity_id, row.school_year_id) != (item.activity.id, item.school_year_id):
+                    continue
+                if (child.id, row.id) in booked:
+                    verdict = "already"
+                elif row.closed:
+                    verdict = "closed"
+                elif now >= cutoff_at(item.activity, row.day):
+                    verdict = "cutoff"
+                elif row.booked + taken_now[row.id] >= row.capacity:
+                    verdict = "full"
+                else:
+                    verdict = "book"
+                    taken_now[row.id] += 1
+                    line.day_ids.append(row.id)
+                line.days.setdefault(verdict, []).append(row.day)
+    return Plan(lines)
+
+
+@dataclass
+class ResultLine:
+    line: Line
+    outcome: Outcome
+    # (date, reason) of every day of the pattern not booked, in date order.
+    missed: list[tuple[date, str]]
+
+    @property
+    def first_day(self) -> date | None:
+        days = [d for values in self.line.days.values() for d in values]
+        return min(days) if days else None
+
+
+@dataclass
+class Result:
+    """What the booking did, per line: booked and waiting counts, what was not and why."""
+
+    lines: list[ResultLine]
+
+    @property
+    def booked(self) -> int:
+        return sum(len(item.outcome.booked) for item in self.lines)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(item.outcome.waiting) for item in self.lines)
+
+
+SKIPPED = ("full", "closed", "cutoff")
+
+
+def apply(
+    household_id: int,
+    plan: Plan,
+    *,
+    actor,
+    now: datetime,
+    waiting_list: bool = False,
+    full_day_ids: dict[tuple[int, int], list[int]] | None = None,
+) -> Result:
+    """Book every day the preview found free (and, when asked, put the full ones on the
+    waiting list). A handful of statements per child and activity, not per day."""
+    results = []
+    for line in plan.lines:
+        ids = list(line.day_ids)
+        full_ids = (full_day_ids or {}).get((line.child.id, line.activity.id), [])
+        if waiting_list:
+            ids += full_ids
+        outcome = book_days(
+            household_id,
+            line.child.id,
+            ids,
+            actor=actor,
+            now=now,
+            waiting_list=waiting_list,
+            entitled_ids={line.activity.id},
+        )
+        dates = (
+            dict(
+                db.session.execute(
+                    select(ActivityDay.id, ActivityDay.day).where(ActivityDay.id.in_(ids))
+                ).all()
+            )
+            if ids
+            else {}
+        )
+        waited = {dates[i] for i in outcome.waiting}
+        missed = [
+            (day, REASONS[verdict])
+            for verdict in SKIPPED
+            for day in line.days.get(verdict, [])
+            if not (verdict == "full" and day in waited)
+        ]
+        missed += [
+            (dates[day_id], REASONS.get(code, code))
+            for day_id, code in outcome.refused.items()
+            if code not in ("already", "already_waiting")
+        ]
+        results.append(ResultLine(line, outcome, sorted(missed)))
+    return Result(results)
+
+
+def full_days(
+    children: list[Person],
+    activity_ids: set[int],
+    weekdays: set[int],
+    first: date,
+    last: date,
+    now: datetime,
+) -> dict[tuple[int, int], list[int]]:
+    """(child id, activity id) -> ids of the full days of the pattern (for the waiting list)."""
+    result: dict[tuple[int, int], list[int]] = {}
+    granted = [
+        g
+        for g in entitlements([c.id for c in children], first, last)
+        if g.activity.id in activity_ids
+    ]
+    if not granted:
+        return result
+    rows = db.session.scalars(
+        select(ActivityDay).where(
+            ActivityDay.activity_id.in_({g.activity.id for g in granted}),
+            ActivityDay.day >= first,
+            ActivityDay.day <= last,
+            ActivityDay.closed.is_(False),
+            ActivityDay.booked >= ActivityDay.capacity,
+        )
+    )
+    activities = {g.activity.id: g.activity for g in granted}
+    for row in rows:
+        if row.day.isoweekday() not in weekdays:
+            continue
+        if now >= cutoff_at(activities[row.activity_id], row.day):
+            continue
+        for g in granted:
+            if (g.activity.id, g.school_year_id) == (row.activity_id, row.school_year_id):
+                result.setdefault((g.child_id, g.activity.id), []).append(row.id)
+    return result
+
+
+def reason_label(code: str) -> str:
+    return REASONS.get(code, code)

@@ -91,4 +91,35 @@ def seed_demo() -> int:
             db.session.add(enrolment)
             created += 1
     db.session.flush()
-    return created
+    return created + _book_next_weeks(household.id, [c.id for c in children.values()])
+
+
+def _book_next_weeks(household_id: int, child_ids: list[int], weeks: int = 4) -> int:
+    """The demo children are booked for the next four weeks of their activities, so the
+    calendars and the staff call lists show something (only while they have no booking)."""
+    from datetime import timedelta
+
+    from citoyens.forms import today_in_paris
+    from citoyens.reservations.models import ActivityDay, Booking
+    from citoyens.reservations.operations import book_days
+    from citoyens.reservations.rules import entitlements
+
+    if db.session.scalar(select(Booking.id).where(Booking.child_id.in_(child_ids)).limit(1)):
+        return 0
+    today = today_in_paris()
+    last = today + timedelta(weeks=weeks)
+    booked = 0
+    for item in entitlements(child_ids, today, last):
+        day_ids = db.session.scalars(
+            select(ActivityDay.id).where(
+                ActivityDay.activity_id == item.activity.id,
+                ActivityDay.school_year_id == item.school_year_id,
+                ActivityDay.day >= today,
+                ActivityDay.day <= last,
+            )
+        ).all()
+        outcome = book_days(
+            household_id, item.child_id, day_ids, actor=None, entitled_ids={item.activity.id}
+        )
+        booked += len(outcome.booked)
+    return booked

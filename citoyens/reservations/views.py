@@ -15,14 +15,13 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from citoyens import audit
 from citoyens.accounts.decorators import parent_required
 from citoyens.documents.operations import discard_file
 from citoyens.documents.uploads import ACCEPT_ATTRIBUTE, UploadError, check_upload, read_limited
 from citoyens.extensions import db
 from citoyens.forms import parse_id, today_in_paris
-from citoyens.reservations import planner, rules
-from citoyens.reservations.forms import AbsenceForm, PlanForm
+from citoyens.reservations import rules
+from citoyens.reservations.forms import AbsenceForm
 from citoyens.reservations.models import (
     ATTENDANCES,
     BOOKING_STATUSES,
@@ -413,109 +412,5 @@ def absence(child_id: int, activity_day_id: int):
     return redirect(url_for(".day", child_id=child.id, activity_day_id=row.id), 303)
 
 
-# --- Planifier en un clic ---------------------------------------------------------------------
-
-
-def _plan_context(form: PlanForm, household_id: int, today: date):
-    children = rules.children_of(household_id)
-    # Every current or future enrolment; the period chosen narrows the days, not the choices.
-    activities_by_child = planner.plannable(children, today, date.max)
-    choices = [c for c in children if activities_by_child.get(c.id)]
-    activities: list[Activity] = []
-    for items in activities_by_child.values():
-        for activity in items:
-            if activity not in activities:
-                activities.append(activity)
-    form.enfants.choices = [(str(c.id), c.first_name) for c in choices]
-    form.activites.choices = [(str(a.id), f"{a.service.name} — {a.name}") for a in activities]
-    return choices, activities, activities_by_child
-
-
-def _year_end(today: date) -> date:
-    from citoyens.services.rules import current_school_year
-
-    year = current_school_year(today)
-    return year.ends_on if year else today + timedelta(days=90)
-
-
-@bp.route("/planifier", methods=["GET", "POST"])
-@parent_required
-def plan():
-    household_id = _household_id()
-    today = today_in_paris()
-    form = PlanForm()
-    if request.method == "GET":
-        form.du.data = today
-        form.au.data = _year_end(today)
-        form.jours.data = ["1", "2", "4", "5"]
-        if parse_id(request.args.get("enfant")) is not None:
-            form.enfants.data = [request.args["enfant"]]
-    children, activities, by_child = _plan_context(form, household_id, today)
-    if request.method == "GET" or not form.validate():
-        return render(
-            "reservations/plan.html",
-            status=422 if request.method == "POST" else 200,
-            form=form,
-            children=children,
-            activities=activities,
-            by_child=by_child,
-            preview=None,
-        )
-    chosen = [c for c in children if c.id in form.child_ids]
-    known_activities = {a.id for a in activities}
-    if len(chosen) != len(set(form.child_ids)) or not form.activity_ids <= known_activities:
-        abort(404)
-    now = rules.now_utc()
-    preview = planner.preview(
-        chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
-    )
-    if request.form.get("etape") != "confirmer":
-        if not preview.lines:
-            form.activites.errors = list(form.activites.errors) + [
-                "Aucun des enfants choisis n'est inscrit à ces activités sur cette période."
-            ]
-        return render(
-            "reservations/plan.html",
-            form=form,
-            children=children,
-            activities=activities,
-            by_child=by_child,
-            preview=preview,
-        )
-    waiting = bool(form.attente.data)
-    full = (
-        planner.full_days(chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now)
-        if waiting
-        else None
-    )
-
-    def work():
-        fresh = planner.preview(
-            chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
-        )
-        return planner.apply(
-            household_id,
-            fresh,
-            actor=current_user,
-            now=now,
-            waiting_list=waiting,
-            full_day_ids=full,
-        )
-
-    result = write_transaction(work)
-    audit.record(
-        "bookings.planned",
-        actor=current_user,
-        target=f"household:{household_id}",
-        details=f"booked={result.booked} waiting={result.waiting}",
-    )
-    lines = [
-        f"{item.line.child.first_name} — {item.line.activity.name} : "
-        f"{len(item.outcome.booked)} jour(s) réservé(s)"
-        + (f", {len(item.outcome.waiting)} en liste d'attente" if item.outcome.waiting else "")
-        for item in result.lines
-        if item.outcome.booked or item.outcome.waiting
-    ]
-    send_summary(household_id, {c.id: c.first_name for c in chosen}, lines)
-    db.session.commit()
-    return render("reservations/plan_result.html", result=result)
+# "Planifier en un clic" lives in its own module, on the same blueprint.
+from citoyens.reservations import plan_views  # noqa: E402, F401

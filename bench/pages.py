@@ -245,9 +245,9 @@ def main() -> None:
         client = app.test_client()
         login(client, email, password)
         for path in paths:
-            print_row(
-                path.split("?")[0][:21], *measure(app, client, path.format(**values), args.runs)
-            )
+            label = path.replace("{lea}", "<enfant>").replace("{canteen_day}", "<jour>")
+            label = label.split("=")[0]
+            print_row(label, *measure(app, client, path.format(**values), args.runs))
         if email.startswith("parent"):
             print_row("POST toggle (htmx)", *measure_toggle(app, client, values))
 

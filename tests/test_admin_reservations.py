@@ -617,3 +617,24 @@ def test_post_without_csrf_is_refused(app, world, clock):
             response = client.post(url, data={"action": "book", "presence": "present"})
             assert response.status_code == 400, url
     assert booking_of(app, world["children"][0], world["days_a"][TUESDAY]) is None
+
+
+def test_a_long_day_list_is_taken_class_by_class(app, client, auth, admin):
+    offer = make_bookable_offer(app, activities=1)
+    day_id = day_ids(app, offer.activity_ids[0])[0][0]
+    for level in ("CP", "CE1", "CE1"):
+        family = make_user(app, children=1)
+        child = children_of(app, family.household_id)[0]
+        update_child(app, child, class_level=level)
+        enrol_accepted(app, family.household_id, child, offer)
+        with app.app_context():
+            ops.book_days(family.household_id, child, [day_id], actor=None, now=EARLY)
+            db.session.commit()
+    auth.login(admin)
+    page = client.get(f"/admin/reservations/jour/{day_id}").get_data(as_text=True)
+    assert page.count('class="rsv-child"') == 3
+    assert '<option value="CP">CP (1)</option>' in page and "CE1 (2)" in page
+    page = client.get(f"/admin/reservations/jour/{day_id}?classe=CE1").get_data(as_text=True)
+    assert page.count('class="rsv-child"') == 2 and "2 en CE1" in page
+    page = client.get(f"/admin/reservations/jour/{day_id}?classe=nope").get_data(as_text=True)
+    assert page.count('class="rsv-child"') == 3

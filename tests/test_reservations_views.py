@@ -584,3 +584,30 @@ def test_the_day_forms_never_fail_on_random_input(
     assert week.status_code in (303, 404), week.status_code
     toggle = post(client, toggle_url(child, day_id), {"attente": attente, "quitter": quitter})
     assert toggle.status_code in (303, 422), toggle.status_code
+
+
+def test_a_promotion_mail_leaves_only_with_its_commit(app, parent, family, outbox):
+    from citoyens.reservations.operations import BookingError, cancel_days, write_transaction
+
+    offer, (child, sibling) = family
+    day_id = first_day(app, offer)
+    set_capacity(app, day_id, 1)
+    with app.test_request_context():
+        book_days(parent.household_id, sibling, [day_id], actor=None, now=EARLY)
+        book_days(parent.household_id, child, [day_id], actor=None, now=EARLY, waiting_list=True)
+        db.session.commit()
+
+        def cancel_then_fail():
+            cancel_days(parent.household_id, sibling, [day_id], actor=None, now=EARLY)
+            raise BookingError("changed my mind")
+
+        with pytest.raises(BookingError):
+            write_transaction(cancel_then_fail)
+        assert not [m for m in outbox if "Place libérée" in m.subject]
+        assert bookings_of(app, child) == {day_id: "waiting"}
+
+        write_transaction(
+            lambda: cancel_days(parent.household_id, sibling, [day_id], actor=None, now=EARLY)
+        )
+    assert len([m for m in outbox if "Place libérée" in m.subject]) == 1
+    assert bookings_of(app, child) == {day_id: "booked"}

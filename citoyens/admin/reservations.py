@@ -77,10 +77,17 @@ def _visible_day(activity_day_id: int) -> ActivityDay:
 
 
 def _day_page(row: ActivityDay, *, error=None, status=200, walk_in_error=None):
+    sheet = staff.day_sheet(row)
+    # A canteen day lists hundreds of children: the call is taken class by class.
+    level = request.args.get("classe")
+    if level not in sheet.class_levels:
+        level = None
     return render(
         "admin/reservations/day.html",
         status=status,
-        sheet=staff.day_sheet(row),
+        sheet=sheet,
+        level=level,
+        listed=sheet.of_class(level),
         choices=staff.walk_in_choices(row),
         can_point=staff.can_point(row, staff.today()),
         attendance_choices=ATTENDANCE_CHOICES,

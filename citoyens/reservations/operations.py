@@ -44,22 +44,47 @@ def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
     """
     for attempt in range(attempts):
         db.session.commit()  # end the request's read transaction: the next one writes
+        db.session.info[AFTER_COMMIT] = []
         try:
             with immediate_writes():
                 result = work()
                 db.session.commit()
-            return result
         except (OperationalError, IntegrityError) as error:
             db.session.rollback()
+            db.session.info.pop(AFTER_COMMIT, None)
             if not _worth_retrying(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+            continue
         except BaseException:
             # Any other failure (a BookingError...): nothing half done may be committed by
             # the caller later, and SQLite's write lock (BEGIN IMMEDIATE) is released now.
             db.session.rollback()
+            db.session.info.pop(AFTER_COMMIT, None)
             raise
+        # E-mails only once the change they announce is committed: an attempt that was
+        # rolled back and retried sends nothing.
+        callbacks = db.session.info.pop(AFTER_COMMIT, [])
+        if callbacks:
+            with immediate_writes():  # they record their e-mails: a write transaction
+                for callback in callbacks:
+                    callback()
+                db.session.commit()
+        return result
     raise AssertionError("unreachable")
+
+
+AFTER_COMMIT = "reservations.after_commit"
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` after the commit of the current `write_transaction`, or now when
+    the caller manages its own transaction (a command, a test)."""
+    pending = db.session.info.get(AFTER_COMMIT)
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 # PostgreSQL errors that a new attempt cures: serialization failure, deadlock (two
@@ -398,7 +423,7 @@ def promote_waiting(day_id: int) -> list[int]:
         db.session.expire_all()
         from citoyens.reservations.notify import tell_promoted
 
-        tell_promoted(promoted)
+        after_commit(lambda: tell_promoted(promoted))
     return promoted
 
 

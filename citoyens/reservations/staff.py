@@ -22,7 +22,7 @@ from citoyens.households.models import Person
 from citoyens.households.rules import household_names
 from citoyens.reservations import rules
 from citoyens.reservations.models import ActivityDay, Booking
-from citoyens.services.models import Activity, Service, StaffService
+from citoyens.services.models import CLASS_LEVELS, Activity, Service, StaffService
 from citoyens.services.rules import service_ids_for
 
 # --- Clock ------------------------------------------------------------------------------------
@@ -213,8 +213,21 @@ class DaySheet:
     def walk_in_count(self) -> int:
         return sum(1 for booking in self.present if booking.status == "walk_in")
 
+    @property
+    def class_levels(self) -> list[str]:
+        """The classes of the children expected, for the filter of a long list."""
+        levels = {b.child.class_level for b in self.present if b.child.class_level}
+        return sorted(levels, key=lambda level: (CLASS_ORDER.get(level, 99), level))
+
+    def of_class(self, level: str | None) -> list[Booking]:
+        """The children of one class; everyone when no class is given."""
+        if not level:
+            return self.present
+        return [b for b in self.present if b.child.class_level == level]
+
 
 LISTED_STATUSES = ("booked", "walk_in", "waiting")
+CLASS_ORDER = {level: n for n, level in enumerate(CLASS_LEVELS)}
 
 
 def day_sheet(row: ActivityDay) -> DaySheet:

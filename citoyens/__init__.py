@@ -61,11 +61,17 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
+    from citoyens.billing import mandate_views, pay_views  # noqa: F401 (routes on billing bp)
+    from citoyens.billing.bank_sim import bp as bank_sim_bp
+    from citoyens.billing.views import bp as billing_bp
     from citoyens.admin import (  # noqa: F401 (routes on bp)
+        billing,
         calendar,
+        direct_debits,
         documents,
         enrolments,
         households,
+        invoices,
         requests,
         reservations,
         schools,
@@ -89,6 +95,8 @@ def register_blueprints(app: Flask) -> None:
         enrolments_bp,
         reservations_bp,
         feed_bp,
+        billing_bp,
+        bank_sim_bp,
         requests_bp,
         admin_bp,
         pwa_bp,
@@ -132,6 +140,7 @@ PARENT_NAV = [
     ("documents.index", "Documents"),
     ("enrolments.index", "Inscriptions"),
     ("reservations.index", "Réservations"),
+    ("billing.index", "Factures"),
     ("requests.index", "Demandes"),
     ("accounts.account", "Mon compte"),
 ]
@@ -140,6 +149,7 @@ STAFF_NAV = [
     ("admin.requests", "Demandes"),
     ("admin.enrolments", "Inscriptions"),
     ("admin.reservations", "Réservations"),
+    ("admin.invoices", "Factures"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
     ("accounts.account", "Mon compte"),

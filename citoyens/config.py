@@ -105,6 +105,26 @@ def load(instance_path: str) -> dict:
         # Public address used in e-mails and the PWA manifest.
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
         "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),
+        # Billing (issue 6). Invoices are due INVOICE_DUE_DAYS after issue; under direct
+        # debit they are collected on DIRECT_DEBIT_DAY of the month of issue.
+        "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),
+        "DIRECT_DEBIT_DAY": _int("DIRECT_DEBIT_DAY", 15),
+        # Online payment: "simulated" (a local bank, development and tests) or "payfip_ws"
+        # (PayFiP through eopayment; never the "tipi" back end, which trusts the URL).
+        "PAYMENT_BACKEND": os.environ.get(
+            "PAYMENT_BACKEND", "payfip_ws" if production else "simulated"
+        ),
+        "PAYFIP_NUMCLI": os.environ.get("PAYFIP_NUMCLI", ""),
+        # T: test, X: production through the portal, W: production activated (DGFiP).
+        "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "T"),
+        # SEPA creditor (the commune's Trésorerie account) for the pain.008 files.
+        "SEPA_CREDITOR_NAME": os.environ.get("SEPA_CREDITOR_NAME", "TRESOR PUBLIC CHALONNES"),
+        "SEPA_CREDITOR_IBAN": os.environ.get(
+            "SEPA_CREDITOR_IBAN", "FR7630001007941234567890185"
+        ),
+        "SEPA_CREDITOR_BIC": os.environ.get("SEPA_CREDITOR_BIC", "BDFEFRPPCCT"),
+        # Identifiant créancier SEPA (ICS), given by the Banque de France.
+        "SEPA_CREDITOR_ID": os.environ.get("SEPA_CREDITOR_ID", "FR12ZZZ123456"),
         # Vendored htmx, pinned: tests check the file against the published package.
         "HTMX_FILE": "js/htmx-2.0.8.min.js",
         "HTMX_SRI": "sha384-/TgkGk7p307TH7EXJDuUlgG3Ce1UVolAOFopFekQkkXihi5u/6OCvVKyz1W+idaz",

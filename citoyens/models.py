@@ -8,3 +8,4 @@ from citoyens.households import models as households_models  # noqa: F401
 from citoyens.requests import models as requests_models  # noqa: F401
 from citoyens.reservations import models as reservations_models  # noqa: F401
 from citoyens.services import models as services_models  # noqa: F401
+from citoyens.billing import models as billing_models  # noqa: F401

@@ -49,6 +49,7 @@ PUBLIC_PREFIXES = ("pwa.",)
 # family blueprints counts, so their new routes are checked without editing this list.
 PARENT_ONLY_ENDPOINTS = {"core.dashboard"}
 FAMILY_BLUEPRINTS = {
+    "billing",
     "households",
     "documents",
     "requests",

@@ -52,6 +52,8 @@ class Service(db.Model):
     excludes_private_school: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Multi-accueil: a "demande de place" examined in commission, not a plain enrolment.
     place_request: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Added to the unit price for a child present without a reservation (DOMAIN.md), cents.
+    walk_in_surcharge_cents: Mapped[int] = mapped_column(default=0, server_default="0")
 
     activities: Mapped[list[Activity]] = relationship(
         back_populates="service", order_by="Activity.id"

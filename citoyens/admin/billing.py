@@ -1,0 +1,1 @@
+"""Back office: tariffs and the monthly invoice run."""

@@ -1,0 +1,1 @@
+"""Billing: tariffs by quotient familial, monthly invoices, payments, SEPA direct debit."""

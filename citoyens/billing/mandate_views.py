@@ -1,0 +1,1 @@
+"""Prélèvement automatique: the family's SEPA mandate."""

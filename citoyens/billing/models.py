@@ -1,0 +1,317 @@
+"""Tariffs, invoices, payments, SEPA mandates and direct-debit batches.
+
+Money is integer cents everywhere (DOMAIN.md). An issued invoice is never edited:
+its lines copy the prices of the day, and a correction is a credit note (`kind`
+"credit") that references it. Invoice numbers are per year, sequential and gapless:
+a counter row per year is incremented in the issuing transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from citoyens.database import UTCDateTime, utcnow
+from citoyens.extensions import db
+
+# --- Tariffs ----------------------------------------------------------------------------------
+
+
+class QfBand(db.Model):
+    """A quotient familial band of a school year: QF up to `qf_max` euros (inclusive);
+    the band without `qf_max` is the top one, also used when the QF is unknown."""
+
+    __tablename__ = "qf_bands"
+    __table_args__ = (
+        UniqueConstraint("school_year_id", "position", name="uq_qf_bands_position"),
+        CheckConstraint("qf_max IS NULL OR qf_max >= 0", name="qf_max"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_year_id: Mapped[int] = mapped_column(
+        ForeignKey("school_years.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column()  # 1 = lowest QF
+    label: Mapped[str] = mapped_column(String(60))  # "Tranche 1 (QF ≤ 500 €)"
+    qf_max: Mapped[int | None] = mapped_column()
+
+
+class Price(db.Model):
+    """The price of one unit (a day, a meal) of an activity for a band."""
+
+    __tablename__ = "prices"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "band_id", name="uq_prices_activity_band"),
+        CheckConstraint("amount_cents >= 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), index=True
+    )
+    band_id: Mapped[int] = mapped_column(ForeignKey("qf_bands.id", ondelete="CASCADE"))
+    amount_cents: Mapped[int] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    band: Mapped[QfBand] = relationship()
+
+
+# --- Invoices ---------------------------------------------------------------------------------
+
+INVOICE_STATUSES = {
+    "issued": "À payer",
+    "paid": "Payée",
+    "direct_debit": "Prélèvement prévu",
+    "debited": "Prélevée",
+    "cancelled": "Annulée par avoir",
+}
+LINE_KINDS = {
+    "booked": "Jours réservés",
+    "late_cancel": "Annulations tardives",
+    "walk_in": "Présences sans réservation",
+    "credit": "Avoir",
+}
+
+
+class InvoiceCounter(db.Model):
+    """The last invoice number given in a year: gapless numbering (DOMAIN.md)."""
+
+    __tablename__ = "invoice_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("kind IN ('invoice', 'credit')", name="kind"),
+        CheckConstraint(
+            "status IN ('issued', 'paid', 'direct_debit', 'debited', 'cancelled')", name="status"
+        ),
+        UniqueConstraint("year", "sequence", name="uq_invoices_year_sequence"),
+        # One invoice per household and month: a re-run, even concurrent, adds nothing.
+        Index(
+            "uq_invoices_household_month",
+            "household_id",
+            "month",
+            unique=True,
+            sqlite_where=text("kind = 'invoice'"),
+            postgresql_where=text("kind = 'invoice'"),
+        ),
+        Index("ix_invoices_month_status", "month", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(7), default="invoice")
+    # The invoice a credit note corrects.
+    credit_for_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT")
+    )
+    year: Mapped[int] = mapped_column()
+    sequence: Mapped[int] = mapped_column()
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # "F2026-000042"
+    month: Mapped[date] = mapped_column(Date)  # first day of the month billed
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_on: Mapped[date] = mapped_column(Date)
+    total_cents: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), default="issued")
+    # Copied at issue: who receives it by e-mail, who on paper (staff print a batch).
+    paperless: Mapped[bool] = mapped_column(default=True)
+    # Household details as printed (an issued invoice never changes).
+    addressee: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(Text)
+    family_quotient: Mapped[int | None] = mapped_column()
+    band_label: Mapped[str | None] = mapped_column(String(60))
+    # Under direct debit: the mandate and the planned debit date.
+    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id", ondelete="RESTRICT"))
+    debit_on: Mapped[date | None] = mapped_column(Date)
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.id"
+    )
+    credit_for = relationship("Invoice", remote_side=[id])
+
+
+class InvoiceLine(db.Model):
+    """One child, one activity, one unit price: the days listed."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        CheckConstraint("kind IN ('booked', 'late_cancel', 'walk_in', 'credit')", name="kind"),
+        CheckConstraint("quantity >= 0", name="quantity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(12))
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    child_name: Mapped[str] = mapped_column(String(120))
+    activity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="SET NULL")
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    unit_price_cents: Mapped[int] = mapped_column()
+    quantity: Mapped[int] = mapped_column()
+    amount_cents: Mapped[int] = mapped_column()
+    days: Mapped[str | None] = mapped_column(Text)  # ISO dates, comma-separated
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+# --- Payments ---------------------------------------------------------------------------------
+
+PAYMENT_METHODS = {
+    "card": "Carte bancaire (PayFiP)",
+    "direct_debit": "Prélèvement",
+    "manual": "Au guichet",
+}
+
+
+class Payment(db.Model):
+    """Money received for an invoice. `transaction_id` is unique: a notification
+    repeated or concurrent cannot record a payment twice (DOMAIN.md "Paying")."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("method IN ('card', 'direct_debit', 'manual')", name="method"),
+        CheckConstraint("amount_cents > 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="RESTRICT"))
+    method: Mapped[str] = mapped_column(String(12))
+    amount_cents: Mapped[int] = mapped_column()
+    transaction_id: Mapped[str] = mapped_column(String(64), unique=True)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A direct debit the bank rejected: the invoice is due again.
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(String(200))
+
+    invoice: Mapped[Invoice] = relationship()
+
+
+ATTEMPT_STATUSES = {
+    "pending": "En cours",
+    "paid": "Payé",
+    "refused": "Refusé",
+    "cancelled": "Abandonné",
+}
+
+
+class PaymentAttempt(db.Model):
+    """One trip to the bank's payment page for an invoice (PayFiP `idOp`)."""
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'paid', 'refused', 'cancelled')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="RESTRICT"))
+    # The bank's operation id (PayFiP idOp), unique once known.
+    bank_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    amount_cents: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+# --- SEPA direct debit ------------------------------------------------------------------------
+
+
+class Mandate(db.Model):
+    """A SEPA direct-debit mandate signed by the family. The IBAN is shown masked and
+    never logged; one active mandate per household."""
+
+    __tablename__ = "mandates"
+    __table_args__ = (
+        Index(
+            "uq_mandates_active_household",
+            "household_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
+    rum: Mapped[str] = mapped_column(String(35), unique=True)  # référence unique du mandat
+    holder_name: Mapped[str] = mapped_column(String(70))
+    iban: Mapped[str] = mapped_column(String(34))
+    bic: Mapped[str] = mapped_column(String(11))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The first month whose invoice it pays: the next invoice issued after signing.
+    first_month: Mapped[date] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def masked_iban(self) -> str:
+        """FR76 •••• •••• •••• •••• •••• 189 — the country, check digits and last 3."""
+        return f"{self.iban[:4]} •••• •••• •••• •••• •••• {self.iban[-3:]}"
+
+
+class DirectDebitBatch(db.Model):
+    """A pain.008.001.02 file exported for a month's invoices under direct debit."""
+
+    __tablename__ = "direct_debit_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[date] = mapped_column(Date, index=True)
+    message_id: Mapped[str] = mapped_column(String(35), unique=True)
+    collection_date: Mapped[date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column()
+    total_cents: Mapped[int] = mapped_column()
+    xml: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class DirectDebitItem(db.Model):
+    """One invoice in a batch: FRST for a mandate's first collection, RCUR after."""
+
+    __tablename__ = "direct_debit_items"
+    __table_args__ = (
+        CheckConstraint("sequence_type IN ('FRST', 'RCUR')", name="sequence_type"),
+        UniqueConstraint("batch_id", "invoice_id", name="uq_direct_debit_items_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("direct_debit_batches.id", ondelete="CASCADE"), index=True
+    )
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="RESTRICT"))
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id", ondelete="RESTRICT"))
+    sequence_type: Mapped[str] = mapped_column(String(4))
+    amount_cents: Mapped[int] = mapped_column()
+    end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,1 @@
+"""Paying an invoice online (PayFiP, or the simulated bank in development)."""

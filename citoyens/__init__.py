@@ -61,9 +61,6 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.billing import mandate_views, pay_views  # noqa: F401 (routes on billing bp)
-    from citoyens.billing.bank_sim import bp as bank_sim_bp
-    from citoyens.billing.views import bp as billing_bp
     from citoyens.admin import (  # noqa: F401 (routes on bp)
         billing,
         calendar,
@@ -78,6 +75,9 @@ def register_blueprints(app: Flask) -> None:
         services,
     )
     from citoyens.admin.views import bp as admin_bp
+    from citoyens.billing import mandate_views, pay_views  # noqa: F401 (routes on billing bp)
+    from citoyens.billing.bank_sim import bp as bank_sim_bp
+    from citoyens.billing.views import bp as billing_bp
     from citoyens.core.views import bp as core_bp
     from citoyens.documents.views import bp as documents_bp
     from citoyens.enrolments.views import bp as enrolments_bp

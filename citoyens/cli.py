@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from citoyens.billing.cli import invoices_group
 from citoyens.extensions import db
 from citoyens.reservations.cli import calendar_group
 
@@ -16,6 +17,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(mail_group)
     app.cli.add_command(calendar_group)
+    app.cli.add_command(invoices_group)
 
 
 @click.command("seed-demo")

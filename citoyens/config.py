@@ -106,7 +106,7 @@ def load(instance_path: str) -> dict:
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
         "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),
         # Billing (issue 6). Invoices are due INVOICE_DUE_DAYS after issue; under direct
-        # debit they are collected on DIRECT_DEBIT_DAY of the month of issue.
+        # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
         "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),
         "DIRECT_DEBIT_DAY": _int("DIRECT_DEBIT_DAY", 15),
         # Online payment: "simulated" (a local bank, development and tests) or "payfip_ws"
@@ -116,7 +116,7 @@ def load(instance_path: str) -> dict:
         ),
         "PAYFIP_NUMCLI": os.environ.get("PAYFIP_NUMCLI", ""),
         # T: test, X: production through the portal, W: production activated (DGFiP).
-        "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "T"),
+        "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "W" if production else "T"),
         # SEPA creditor (the commune's Trésorerie account) for the pain.008 files.
         "SEPA_CREDITOR_NAME": os.environ.get("SEPA_CREDITOR_NAME", "TRESOR PUBLIC CHALONNES"),
         "SEPA_CREDITOR_IBAN": os.environ.get(
@@ -134,7 +134,9 @@ def load(instance_path: str) -> dict:
 
 
 def engine_options(url: str) -> dict:
+    # Database errors never carry the statement's values (an IBAN, a health note) into
+    # the logs (SECURITY.md "Logs").
     if url.startswith("sqlite"):
         # One connection per thread; WAL (set on connect) lets readers run beside a writer.
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "hide_parameters": True}

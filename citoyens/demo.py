@@ -262,6 +262,7 @@ def seed() -> int:
         ):
             db.session.add(StaffService(user_id=agent.id, service_id=service.id))
         created += 1
+    from citoyens.billing.demo import seed_demo as seed_billing
     from citoyens.documents.demo import seed_demo as seed_documents
     from citoyens.households.demo import seed_demo as seed_households
     from citoyens.requests.demo import seed_demo as seed_requests
@@ -270,6 +271,7 @@ def seed() -> int:
     # Households first (schools, the demo family's details), then its documents, then requests,
     # then the calendar (holidays, opening days) and what the family may book.
     created += seed_households() + seed_documents() + seed_requests() + seed_reservations()
+    created += seed_billing()  # tariffs: bands and prices of the demo activities
     if find_user(ADMIN[0]) is None:
         create_staff(ADMIN[0], "Paul", "Admin", ADMIN[1], admin=True)
         created += 1

@@ -42,8 +42,15 @@ PUBLIC_ENDPOINTS = {
     # The household's iCalendar feed: phone calendars cannot log in, the secret URL is the
     # credential (random 256-bit token; unknown → 404; the family can regenerate or stop it).
     "calendar_feed.ics",
+    # Online payment: the bank's server-to-server notification carries no session (it only
+    # makes the portal ask the bank), and the browser may come back from the bank after its
+    # session expired (the return shows nothing personal unless logged in as the household).
+    "billing.payment_notification",
+    "billing.payment_return",
 }
-PUBLIC_PREFIXES = ("pwa.",)
+# The simulated bank stands for PayFiP, another site: no login there (404 outside
+# PAYMENT_BACKEND=simulated and in production).
+PUBLIC_PREFIXES = ("pwa.", "bank_sim.")
 
 # Family pages: an agent or an administrator gets 403 there. Every non-public route of the
 # family blueprints counts, so their new routes are checked without editing this list.
@@ -59,7 +66,8 @@ FAMILY_BLUEPRINTS = {
 }
 
 # Only the bank's server-to-server notification may ever be exempt (SECURITY.md).
-CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+# It is believed in nothing: the portal fetches the payment's status from the bank.
+CSRF_EXEMPT_ENDPOINTS = {"billing.payment_notification"}
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -248,6 +256,27 @@ def test_every_state_changing_route_needs_a_csrf_token(app, parent, logged_in):
     assert not problems, "\n".join(problems)
     if logged_in:  # the refused logout changed nothing
         assert client.get("/tableau-de-bord").status_code == 200
+
+
+def test_only_the_bank_notification_is_exempt_from_csrf(app):
+    """The exemptions the app really has (csrf.exempt), not only the list above."""
+    from citoyens.extensions import csrf
+
+    exempt = set()
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+        if (
+            f"{view.__module__}.{view.__name__}" in csrf._exempt_views
+            or blueprint in csrf._exempt_blueprints
+        ):
+            exempt.add(rule.endpoint)
+    assert exempt == CSRF_EXEMPT_ENDPOINTS
+    # Reached without a token, like the bank's server: the view answers (unknown idOp), no
+    # CSRF 400, and no session is opened for it.
+    response = app.test_client().post("/paiement/notification", data={"idOp": "0" * 32})
+    assert response.status_code == 404
+    assert "Set-Cookie" not in response.headers
 
 
 def test_csrf_token_of_another_session_is_refused(app, parent):

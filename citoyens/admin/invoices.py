@@ -1,1 +1,104 @@
-"""Back office: invoices."""
+"""Back office: invoices. The month's list with filters and totals, one invoice with its
+payments, its PDF, and the batch of paper invoices to print.
+
+Invoices are the commune's finances, not one service's: every staff member may read
+them (the admin blueprint already requires a staff role), whatever services they work
+for. PDF downloads by staff are recorded in the audit trail (who, which invoice/month).
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, request, url_for
+from flask_login import current_user
+
+from citoyens import audit
+from citoyens.admin.views import bp
+from citoyens.billing import pdf, rules
+from citoyens.extensions import db
+from citoyens.web import render
+
+
+def _optional_url(endpoint: str, **values) -> str | None:
+    """A link to another back-office page, when this build has it."""
+    return url_for(endpoint, **values) if endpoint in current_app.view_functions else None
+
+
+def _month():
+    """The month asked for (?mois=2026-09); else the latest month invoiced; else the last."""
+    month = rules.parse_month(request.args.get("mois"))
+    if month is None:
+        month = rules.latest_month() or rules.shift_month(rules.today().replace(day=1), -1)
+    return month
+
+
+@bp.get("/factures", endpoint="invoices")
+def invoices():
+    month = _month()
+    today = rules.today()
+    status = request.args.get("statut", "")
+    status = status if status in rules.STATUS_FILTERS else ""
+    q = request.args.get("q", "").strip()[:100]
+    page_number = request.args.get("page", 1, type=int) or 1
+    page, states = rules.month_invoices(month, status=status, q=q, page=page_number, today=today)
+    filters = {"mois": f"{month:%Y-%m}", "statut": status, "q": q}
+    return render(
+        "admin/invoices/index.html",
+        month=month,
+        previous_month=rules.shift_month(month, -1),
+        next_month=rules.shift_month(month, 1),
+        page=page,
+        states=states,
+        summary=rules.month_summary(month, today),
+        chosen=status,
+        q=q,
+        filters={key: value for key, value in filters.items() if value},
+        status_filters=rules.STATUS_FILTERS,
+    )
+
+
+def _invoice_or_404(invoice_id: int):
+    invoice = rules.invoice_for_staff(invoice_id)
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+@bp.get("/factures/<int:invoice_id>", endpoint="invoice")
+def invoice(invoice_id: int):
+    detail = rules.invoice_detail(_invoice_or_404(invoice_id), rules.today())
+    household_id = detail.invoice.household_id
+    return render(
+        "admin/invoices/show.html",
+        detail=detail,
+        invoice=detail.invoice,
+        household_url=_optional_url("admin.household", household_id=household_id),
+        list_url=url_for("admin.invoices", mois=f"{detail.invoice.month:%Y-%m}"),
+        days_label=rules.days_compact,
+        method_label=rules.method_label,
+    )
+
+
+@bp.get("/factures/<int:invoice_id>.pdf", endpoint="invoice_pdf")
+def invoice_pdf(invoice_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    originals = rules.original_numbers([invoice])
+    audit.record("invoice.pdf", actor=current_user, target=f"invoice:{invoice.id}")
+    db.session.commit()
+    body = pdf.render_invoice(invoice, pdf.current_issuer(), originals.get(invoice.credit_for_id))
+    return pdf.pdf_response(body, pdf.filename(invoice))
+
+
+@bp.get("/factures/papier.pdf", endpoint="invoices_paper_pdf")
+def invoices_paper_pdf():
+    """One file with the month's invoices for families without "facture en ligne"."""
+    month = _month()
+    batch = rules.paper_invoices(month)
+    audit.record(
+        "invoices.paper_pdf",
+        actor=current_user,
+        target=f"month:{month:%Y-%m}",
+        details=f"{len(batch)} document(s)",
+    )
+    db.session.commit()
+    body = pdf.render_invoices(batch, pdf.current_issuer(), rules.original_numbers(batch))
+    return pdf.pdf_response(body, f"factures-papier-{month:%Y-%m}.pdf")

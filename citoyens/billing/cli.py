@@ -1,0 +1,82 @@
+"""`flask invoices …`: the monthly invoice run from the command line (cron, deployment).
+
+    flask invoices issue --month 2026-09
+    flask invoices issue --month 2026-09 --sans-tarif-ok
+
+Prints in French what was issued. When some activities have no tariff for some bands the
+run stops before issuing anything, unless --sans-tarif-ok says to bill the rest (those
+days are then never billed: a re-run of the month adds nothing).
+"""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from citoyens.billing import invoicing
+from citoyens.billing.tariffs import euros
+from citoyens.formatting import month_fr
+from citoyens.forms import today_in_paris
+
+invoices_group = AppGroup("invoices", help="Factures : émission mensuelle.")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
+def _missing_lines(missing: list[invoicing.MissingTariff]) -> list[str]:
+    return [
+        f"  - {gap.school_year_name} · {gap.activity_name} · "
+        f"{gap.band_label or 'aucune tranche définie'} : {_plural(gap.days, 'jour')}, "
+        f"{_plural(len(gap.households), 'famille')}"
+        for gap in missing
+    ]
+
+
+@invoices_group.command("issue")
+@click.option("--month", "month_value", required=True, metavar="AAAA-MM", help="Mois facturé.")
+@click.option(
+    "--sans-tarif-ok",
+    "allow_missing",
+    is_flag=True,
+    help="Émettre même si des activités n'ont pas de tarif (ces jours ne sont pas facturés).",
+)
+def issue_command(month_value: str, allow_missing: bool) -> None:
+    """Émet les factures d'un mois terminé (une par famille ayant des jours à payer)."""
+    try:
+        month = invoicing.parse_month(month_value)
+        invoicing.check_month_is_over(month, today_in_paris())
+    except invoicing.BillingError as error:
+        raise click.ClickException(str(error)) from error
+    label = month_fr(month)
+    if not allow_missing:
+        plan = invoicing.plan_month(month)
+        if plan.missing_tariffs:
+            lines = "\n".join(_missing_lines(plan.missing_tariffs))
+            raise click.ClickException(
+                f"Activités sans tarif en {label} : aucune facture émise.\n{lines}\n"
+                "Complétez les tarifs, ou relancez avec --sans-tarif-ok pour émettre "
+                "sans facturer ces jours."
+            )
+    try:
+        result = invoicing.issue_month(month)
+    except invoicing.BillingError as error:
+        raise click.ClickException(str(error)) from error
+    if result.count:
+        click.echo(
+            f"{label} : {_plural(result.count, 'facture')} "
+            f"émise{'s' if result.count > 1 else ''}, total {euros(result.total_cents)}."
+        )
+        click.echo(
+            f"Par e-mail : {result.emailed} ; sur papier (à imprimer) : {len(result.paper)}"
+            + (f" ; e-mail impossible : {result.not_emailed}" if result.not_emailed else "")
+            + "."
+        )
+    else:
+        click.echo(f"{label} : aucune nouvelle facture à émettre.")
+    if result.already_invoiced:
+        click.echo(f"Familles déjà facturées pour ce mois : {result.already_invoiced}.")
+    if result.missing_tariffs:
+        click.echo("Activités sans tarif (jours non facturés) :")
+        click.echo("\n".join(_missing_lines(result.missing_tariffs)))

@@ -1,0 +1,158 @@
+"""The bank behind "Payer en ligne": PayFiP through eopayment (`payfip_ws`), or the local
+simulated bank in development and tests (PAYMENT_BACKEND).
+
+Two calls, whatever the bank: `start(order)` opens a payment and gives the page to send the
+parent to; `fetch_status(bank_id)` asks the bank what became of it. The portal trusts nothing
+else: a notification or a return to the site only says "go and ask" (DOMAIN.md "Paying").
+Never the eopayment `tipi` back end: it reads the result from the URL the browser brings back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import eopayment
+from eopayment.payfip_ws import PAYMENT_URL
+from flask import current_app, url_for
+
+log = logging.getLogger("citoyens.payments")
+
+# Where the parent's browser goes to pay: the page that holds the "Payer en ligne" form must
+# allow it in its Content-Security-Policy (form-action also applies to the redirect).
+PAYFIP_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(PAYMENT_URL))
+
+# eopayment's verdicts in the attempt's words. WAITING and ERROR say nothing final yet;
+# EXPIRED is an idOp nobody paid in time (PayFiP P1, or P5 long after the start).
+RESULTS = {
+    eopayment.PAID: "paid",
+    eopayment.DENIED: "refused",
+    eopayment.CANCELLED: "cancelled",
+    eopayment.EXPIRED: "cancelled",
+}
+
+
+class BankUnavailable(Exception):
+    """The bank could not be reached, refused the request, or is not configured."""
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    """What the bank is asked to collect for one attempt."""
+
+    amount_cents: int
+    reference: str  # PayFiP refdet: identifies the attempt
+    year: int  # PayFiP exer: the invoice's year
+    email: str  # PayFiP mel: the payer's address, for the bank's own ticket
+    subject: str  # PayFiP objet
+    return_url: str  # where the browser comes back
+    notification_url: str  # where the bank tells the portal, server to server
+
+
+@dataclass(frozen=True)
+class BankRedirect:
+    bank_id: str  # PayFiP idOp
+    url: str
+
+
+@dataclass(frozen=True)
+class BankStatus:
+    """What the bank says of a payment: pending, paid, refused or cancelled, and for what."""
+
+    status: str
+    amount_cents: int | None = None
+    reference: str | None = None
+
+
+class Bank(Protocol):
+    def start(self, order: PaymentOrder) -> BankRedirect: ...
+
+    def fetch_status(self, bank_id: str, started_at: datetime | None = None) -> BankStatus: ...
+
+
+class PayfipBank:
+    """PayFiP Régie by web service (DGFiP), through eopayment's `payfip_ws`."""
+
+    def __init__(self, numcli: str, saisie: str):
+        if not (numcli.isdigit() and len(numcli) == 6):
+            raise BankUnavailable("PAYFIP_NUMCLI must be the 6 digits given by the DGFiP")
+        self.numcli = numcli
+        self.saisie = saisie
+
+    def _payment(self, order: PaymentOrder | None = None) -> eopayment.Payment:
+        options = {"numcli": self.numcli, "saisie": self.saisie}
+        if order is not None:
+            options["automatic_return_url"] = order.notification_url
+            options["normal_return_url"] = order.return_url
+        return eopayment.Payment(eopayment.PAYFIP_WS, options)
+
+    def start(self, order: PaymentOrder) -> BankRedirect:
+        try:
+            bank_id, kind, url = self._payment(order).request(
+                Decimal(order.amount_cents) / 100,
+                email=order.email,
+                refdet=order.reference,
+                exer=str(order.year),
+                subject=order.subject,
+            )
+        except (eopayment.PaymentException, ValueError) as error:
+            raise BankUnavailable(f"PayFiP refused to open the payment: {error}") from error
+        if kind != eopayment.URL or not bank_id:
+            raise BankUnavailable(f"PayFiP answered an unexpected kind {kind!r}")
+        return BankRedirect(bank_id, url)
+
+    def fetch_status(self, bank_id: str, started_at: datetime | None = None) -> BankStatus:
+        # The start time lets eopayment tell "still paying" (P5) from "never paid" (P5 hours
+        # later); a CANCELLED of the first minutes comes back as WAITING, as the idOp lives on.
+        try:
+            response = self._payment().payment_status(bank_id, transaction_date=started_at)
+        except eopayment.PaymentException as error:
+            raise BankUnavailable(f"PayFiP status unavailable: {error}") from error
+        data = response.bank_data or {}
+        return BankStatus(
+            RESULTS.get(response.result, "pending"),
+            _cents(data.get("montant")),
+            data.get("refdet") or None,
+        )
+
+
+class SimulatedBank:
+    """The local bank of `citoyens.billing.bank_sim`: same two calls, no network."""
+
+    def start(self, order: PaymentOrder) -> BankRedirect:
+        from citoyens.billing import bank_sim
+
+        bank_id = bank_sim.open_payment(order)
+        return BankRedirect(bank_id, url_for("bank_sim.payment_page", bank_id=bank_id))
+
+    def fetch_status(self, bank_id: str, started_at: datetime | None = None) -> BankStatus:
+        from citoyens.billing import bank_sim
+
+        payment = bank_sim.lookup(bank_id)
+        if payment is None:  # forgotten (a restart): as PayFiP's P1, an idOp nobody paid
+            return BankStatus("cancelled")
+        return BankStatus(payment.outcome, payment.amount_cents, payment.reference)
+
+
+def bank() -> Bank:
+    """The bank of this configuration. The simulated one is refused in production: it would
+    let anybody settle an invoice with a click."""
+    config = current_app.config
+    kind = config["PAYMENT_BACKEND"]
+    if kind == "payfip_ws":
+        return PayfipBank(config.get("PAYFIP_NUMCLI") or "", config.get("PAYFIP_SAISIE") or "T")
+    if kind == "simulated" and not config.get("PRODUCTION"):
+        return SimulatedBank()
+    raise BankUnavailable(f"payment back end {kind!r} is unknown or not allowed here")
+
+
+def _cents(value) -> int | None:
+    """PayFiP's `montant` is a string of cents ("1400")."""
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,472 @@
+"""Invoices, read side: a household's statement (invoices, balance, payments), one invoice's
+details, and the staff's month list. Plain queries, no HTTP; each page runs a fixed number
+of queries whatever the number of invoices.
+
+Balance due: for each invoice still "issued", its total minus the credit notes that correct
+it and minus the payments not rejected (never below zero); a credit note that corrects no
+invoice reduces the balance as a whole. Invoices under direct debit are not "to pay": the
+bank collects them, so they are counted apart. Credit notes are shown negative whatever the
+sign their row carries (`signed_total`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from citoyens.billing.models import PAYMENT_METHODS, Invoice, Mandate, Payment
+from citoyens.core.models import Commune
+from citoyens.extensions import db
+from citoyens.formatting import date_fr
+from citoyens.forms import today_in_paris
+from citoyens.households.models import Household
+from citoyens.pagination import QueuePage
+
+STAFF_PAGE_SIZE = 50
+
+
+def today() -> date:
+    """The billing pages' clock (Europe/Paris): "en retard" is decided against it.
+    Tests patch this function."""
+    return today_in_paris()
+
+
+def signed_total(invoice: Invoice) -> int:
+    """The amount as the family reads it: a credit note is negative."""
+    return -abs(invoice.total_cents) if invoice.kind == "credit" else invoice.total_cents
+
+
+# --- Status in words ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    """`code` picks the badge's style; `label` is what the badge says (never colour alone)."""
+
+    code: str  # due, late, paid, debit, debited, cancelled, credit
+    label: str
+
+
+def invoice_state(
+    invoice: Invoice,
+    *,
+    today: date,
+    paid_on: datetime | None = None,
+    open_cents: int | None = None,
+) -> State:
+    """ "À payer avant le 15/10/2026", "En retard", "Payée le …", "Prélèvement prévu le …",
+    "Prélevée", "Annulée par avoir", or "Avoir". `open_cents` (what is left to pay), when
+    known, turns an issued invoice with nothing left into "Soldée" rather than "En retard"."""
+    if invoice.kind == "credit":
+        return State("credit", "Avoir")
+    status = invoice.status
+    if status == "cancelled":
+        return State("cancelled", "Annulée par avoir")
+    if status == "paid":
+        return State("paid", f"Payée le {date_fr(paid_on)}" if paid_on else "Payée")
+    if status == "debited":
+        return State("debited", f"Prélevée le {date_fr(paid_on)}" if paid_on else "Prélevée")
+    if status == "direct_debit":
+        when = f" le {date_fr(invoice.debit_on)}" if invoice.debit_on else ""
+        return State("debit", f"Prélèvement prévu{when}")
+    if open_cents == 0:
+        return State("paid", "Soldée")
+    if invoice.due_on < today:
+        return State("late", "En retard")
+    return State("due", f"À payer avant le {date_fr(invoice.due_on)}")
+
+
+STATUS_FILTERS = {
+    "issued": "À payer",
+    "overdue": "En retard",
+    "direct_debit": "Prélèvement prévu",
+    "paid": "Payées",
+    "debited": "Prélevées",
+    "cancelled": "Annulées par avoir",
+    "credit": "Avoirs",
+}
+
+
+def method_label(payment: Payment) -> str:
+    return PAYMENT_METHODS.get(payment.method, payment.method)
+
+
+# --- Days, compactly ----------------------------------------------------------------------------
+
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+def days_compact(days: str | None) -> str:
+    """ "2030-09-02,2030-09-03,2030-10-01" → "2, 3 septembre, 1er octobre"."""
+    dates = []
+    for part in (days or "").split(","):
+        try:
+            dates.append(date.fromisoformat(part.strip()))
+        except ValueError:
+            continue
+    groups: dict[tuple[int, int], list[int]] = {}
+    for day in sorted(set(dates)):
+        groups.setdefault((day.year, day.month), []).append(day.day)
+    return ", ".join(
+        ", ".join("1er" if n == 1 else str(n) for n in numbers) + f" {MONTHS[month - 1]}"
+        for (_year, month), numbers in groups.items()
+    )
+
+
+# --- A household's statement --------------------------------------------------------------------
+
+
+@dataclass
+class InvoiceRow:
+    invoice: Invoice
+    state: State
+    open_cents: int  # left to pay: only an "issued" invoice has any
+
+    @property
+    def total_cents(self) -> int:
+        return signed_total(self.invoice)
+
+
+@dataclass
+class PaymentRow:
+    payment: Payment
+    invoice_id: int
+    number: str
+    method: str
+    rejected: bool
+
+
+@dataclass
+class Statement:
+    rows: list[InvoiceRow]
+    payments: list[PaymentRow]  # newest first, rejected ones included
+    balance_cents: int  # to pay now (issued invoices, late or not)
+    late_cents: int
+    debit_cents: int  # awaiting the planned direct debit
+    mandate: Mandate | None = None
+    paperless: bool = True
+
+
+def _settlements(invoices: list[Invoice], payments: list[Payment]):
+    """Per invoice id: money received (payments not rejected), credit notes against it,
+    and the day of the last payment; plus the credit notes that correct no invoice."""
+    received: dict[int, int] = defaultdict(int)
+    paid_on: dict[int, datetime] = {}
+    for payment in payments:
+        if payment.rejected_at is None:
+            received[payment.invoice_id] += payment.amount_cents
+            last = paid_on.get(payment.invoice_id)
+            if payment.paid_at and (last is None or payment.paid_at > last):
+                paid_on[payment.invoice_id] = payment.paid_at
+    credited: dict[int, int] = defaultdict(int)
+    loose_credit = 0
+    for invoice in invoices:
+        if invoice.kind == "credit":
+            if invoice.credit_for_id is None:
+                loose_credit += abs(invoice.total_cents)
+            else:
+                credited[invoice.credit_for_id] += abs(invoice.total_cents)
+    return received, credited, paid_on, loose_credit
+
+
+def open_amount(invoice: Invoice, received: int, credited: int) -> int:
+    if invoice.kind != "invoice" or invoice.status != "issued":
+        return 0
+    return max(0, invoice.total_cents - credited - received)
+
+
+def household_statement(household_id: int, today: date) -> Statement:
+    """Every invoice and credit note of the household, newest first, with the balance due
+    and the payment history. Four queries."""
+    invoices = list(
+        db.session.scalars(
+            select(Invoice)
+            .where(Invoice.household_id == household_id)
+            .order_by(Invoice.month.desc(), Invoice.issued_at.desc(), Invoice.id.desc())
+        )
+    )
+    # Scoped through the invoice: a payment is the household's when its invoice is.
+    payment_rows = db.session.execute(
+        select(Payment, Invoice.number)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.household_id == household_id)
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+    ).all()
+    payments = [payment for payment, _number in payment_rows]
+    received, credited, paid_on, loose_credit = _settlements(invoices, payments)
+    rows = []
+    balance = late = debit = 0
+    for invoice in invoices:
+        left = open_amount(invoice, received[invoice.id], credited[invoice.id])
+        state = invoice_state(
+            invoice,
+            today=today,
+            paid_on=paid_on.get(invoice.id),
+            open_cents=left if invoice.status == "issued" else None,
+        )
+        rows.append(InvoiceRow(invoice, state, left))
+        balance += left
+        if state.code == "late":
+            late += left
+        if invoice.kind == "invoice" and invoice.status == "direct_debit":
+            debit += max(0, invoice.total_cents - credited[invoice.id] - received[invoice.id])
+    history = [
+        PaymentRow(p, p.invoice_id, number, method_label(p), p.rejected_at is not None)
+        for p, number in payment_rows
+    ]
+    mandate = db.session.scalar(
+        select(Mandate).where(Mandate.household_id == household_id, Mandate.revoked_at.is_(None))
+    )
+    paperless = db.session.scalar(
+        select(Household.paperless_invoices).where(Household.id == household_id)
+    )
+    return Statement(
+        rows=rows,
+        payments=history,
+        balance_cents=max(0, balance - loose_credit),
+        late_cents=late,
+        debit_cents=debit,
+        mandate=mandate,
+        paperless=bool(paperless) if paperless is not None else True,
+    )
+
+
+# --- One invoice --------------------------------------------------------------------------------
+
+
+def household_invoice(household_id: int, invoice_id: int) -> Invoice | None:
+    """The household's invoice or credit note with its lines; None for anyone else's."""
+    return db.session.scalar(
+        select(Invoice)
+        .options(selectinload(Invoice.lines))
+        .where(Invoice.id == invoice_id, Invoice.household_id == household_id)
+    )
+
+
+def invoice_for_staff(invoice_id: int) -> Invoice | None:
+    return db.session.scalar(
+        select(Invoice).options(selectinload(Invoice.lines)).where(Invoice.id == invoice_id)
+    )
+
+
+@dataclass
+class InvoiceDetail:
+    invoice: Invoice
+    state: State
+    open_cents: int
+    payments: list[Payment]
+    credits: list[Invoice]  # credit notes correcting this invoice
+    original: Invoice | None  # for a credit note: the invoice it corrects
+    mandate: Mandate | None
+
+    @property
+    def total_cents(self) -> int:
+        return signed_total(self.invoice)
+
+    @property
+    def payable(self) -> bool:
+        """Something is left to pay by the family itself (not under direct debit)."""
+        return self.open_cents > 0
+
+
+def invoice_detail(invoice: Invoice, today: date) -> InvoiceDetail:
+    payments = list(
+        db.session.scalars(
+            select(Payment)
+            .where(Payment.invoice_id == invoice.id)
+            .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        )
+    )
+    credits = list(
+        db.session.scalars(
+            select(Invoice)
+            .where(Invoice.credit_for_id == invoice.id, Invoice.kind == "credit")
+            .order_by(Invoice.id)
+        )
+    )
+    original = None
+    if invoice.credit_for_id is not None:
+        original = db.session.get(Invoice, invoice.credit_for_id)
+    mandate = db.session.get(Mandate, invoice.mandate_id) if invoice.mandate_id else None
+    received, credited, paid_on, _loose = _settlements(credits, payments)
+    left = open_amount(invoice, received[invoice.id], credited[invoice.id])
+    state = invoice_state(
+        invoice,
+        today=today,
+        paid_on=paid_on.get(invoice.id),
+        open_cents=left if invoice.status == "issued" else None,
+    )
+    return InvoiceDetail(invoice, state, left, payments, credits, original, mandate)
+
+
+def original_numbers(invoices: list[Invoice]) -> dict[int, str]:
+    """For credit notes: the number of the invoice each corrects, in one query."""
+    ids = {i.credit_for_id for i in invoices if i.credit_for_id is not None}
+    if not ids:
+        return {}
+    return dict(
+        db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(ids))).all()
+    )
+
+
+def commune_address() -> str | None:
+    return db.session.scalar(select(Commune.address).order_by(Commune.id).limit(1))
+
+
+# --- Staff: the month's invoices ----------------------------------------------------------------
+
+
+def parse_month(value: str | None) -> date | None:
+    """ "2026-09" → 1 September 2026; anything else → None."""
+    value = (value or "").strip()
+    if len(value) != 7 or value[4] != "-" or not value.replace("-", "").isdigit():
+        return None
+    year, month = int(value[:4]), int(value[5:])
+    if not (2000 <= year <= 2200 and 1 <= month <= 12):
+        return None
+    return date(year, month, 1)
+
+
+def latest_month() -> date | None:
+    return db.session.scalar(select(func.max(Invoice.month)))
+
+
+def shift_month(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _filter_conditions(status: str, today: date) -> list:
+    if status == "credit":
+        return [Invoice.kind == "credit"]
+    if status == "issued":
+        return [Invoice.kind == "invoice", Invoice.status == "issued", Invoice.due_on >= today]
+    if status == "overdue":
+        return [Invoice.kind == "invoice", Invoice.status == "issued", Invoice.due_on < today]
+    if status in STATUS_FILTERS:
+        return [Invoice.kind == "invoice", Invoice.status == status]
+    return []
+
+
+def _search_condition(q: str):
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(
+        Invoice.number.ilike(pattern, escape="\\"), Invoice.addressee.ilike(pattern, escape="\\")
+    )
+
+
+@dataclass
+class MonthSummary:
+    counts: dict[str, int] = field(default_factory=dict)  # per STATUS_FILTERS key
+    invoice_count: int = 0
+    invoiced_cents: int = 0
+    credit_count: int = 0
+    credited_cents: int = 0
+    paper_count: int = 0  # invoices and credit notes to print
+
+    @property
+    def net_cents(self) -> int:
+        return self.invoiced_cents - self.credited_cents
+
+
+def month_summary(month: date, today: date) -> MonthSummary:
+    """Counts and totals of the month, by status, in one grouped query. Grouped by due date
+    too (a run gives one or two) rather than by a computed "late" flag: an expression with
+    a bound parameter in GROUP BY is refused by PostgreSQL with server-side parameters."""
+    rows = db.session.execute(
+        select(
+            Invoice.kind,
+            Invoice.status,
+            Invoice.due_on,
+            Invoice.paperless,
+            func.count(Invoice.id),
+            func.coalesce(func.sum(func.abs(Invoice.total_cents)), 0),
+        )
+        .where(Invoice.month == month)
+        .group_by(Invoice.kind, Invoice.status, Invoice.due_on, Invoice.paperless)
+    ).all()
+    summary = MonthSummary(counts=dict.fromkeys(STATUS_FILTERS, 0))
+    for kind, status, due_on, paperless, count, total in rows:
+        if not paperless:
+            summary.paper_count += count
+        if kind == "credit":
+            summary.counts["credit"] += count
+            summary.credit_count += count
+            summary.credited_cents += total
+            continue
+        summary.invoice_count += count
+        summary.invoiced_cents += total
+        key = "overdue" if status == "issued" and due_on < today else status
+        summary.counts[key] = summary.counts.get(key, 0) + count
+    return summary
+
+
+def month_invoices(
+    month: date,
+    *,
+    status: str = "",
+    q: str = "",
+    page: int = 1,
+    today: date,
+    per_page: int = STAFF_PAGE_SIZE,
+) -> tuple[QueuePage, dict[int, State]]:
+    """One page of the month's invoices and credit notes, filtered, by number; and each
+    one's state. Three queries, whatever the page size."""
+    conditions = [Invoice.month == month, *_filter_conditions(status, today)]
+    if q:
+        conditions.append(_search_condition(q))
+    total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
+    last_page = max(1, -(-total // per_page))
+    page = min(max(1, page), last_page)
+    items = list(
+        db.session.scalars(
+            select(Invoice)
+            .where(*conditions)
+            .order_by(Invoice.number, Invoice.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    paid_on: dict[int, datetime] = {}
+    if items:
+        last_paid = func.max(Payment.paid_at).label("last_paid")
+        paid_on = dict(
+            db.session.execute(
+                select(Payment.invoice_id, last_paid)
+                .where(Payment.invoice_id.in_([i.id for i in items]), Payment.rejected_at.is_(None))
+                .group_by(Payment.invoice_id)
+            ).all()
+        )
+    states = {i.id: invoice_state(i, today=today, paid_on=paid_on.get(i.id)) for i in items}
+    return QueuePage(items, total, page, per_page), states
+
+
+def paper_invoices(month: date) -> list[Invoice]:
+    """The month's invoices and credit notes of families without "facture en ligne", to print:
+    one family's together, lines loaded. Two queries."""
+    return list(
+        db.session.scalars(
+            select(Invoice)
+            .options(selectinload(Invoice.lines))
+            .where(Invoice.month == month, Invoice.paperless.is_(False))
+            .order_by(Invoice.addressee, Invoice.household_id, Invoice.kind.desc(), Invoice.number)
+        )
+    )

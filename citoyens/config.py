@@ -119,9 +119,7 @@ def load(instance_path: str) -> dict:
         "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "W" if production else "T"),
         # SEPA creditor (the commune's Trésorerie account) for the pain.008 files.
         "SEPA_CREDITOR_NAME": os.environ.get("SEPA_CREDITOR_NAME", "TRESOR PUBLIC CHALONNES"),
-        "SEPA_CREDITOR_IBAN": os.environ.get(
-            "SEPA_CREDITOR_IBAN", "FR7630001007941234567890185"
-        ),
+        "SEPA_CREDITOR_IBAN": os.environ.get("SEPA_CREDITOR_IBAN", "FR7630001007941234567890185"),
         "SEPA_CREDITOR_BIC": os.environ.get("SEPA_CREDITOR_BIC", "BDFEFRPPCCT"),
         # Identifiant créancier SEPA (ICS), given by the Banque de France.
         "SEPA_CREDITOR_ID": os.environ.get("SEPA_CREDITOR_ID", "FR12ZZZ123456"),

@@ -12,6 +12,7 @@ from citoyens import audit
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db
 from citoyens.forms import parse_id, today_in_paris
+from citoyens.households.models import Household
 from citoyens.reservations import planner, rules
 from citoyens.reservations.forms import PlanForm
 from citoyens.reservations.notify import send_summary
@@ -79,6 +80,8 @@ def plan():
         chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
     )
     if request.form.get("etape") != "confirmer":
+        household = db.session.get(Household, household_id)
+        planner.estimate_costs(preview, household.family_quotient)
         if not preview.lines:
             form.activites.errors = list(form.activites.errors) + [
                 "Aucun des enfants choisis n'est inscrit à ces activités sur cette période."

@@ -38,6 +38,16 @@ class Line:
     activity: Activity
     days: dict[str, list[date]] = field(default_factory=dict)  # verdict -> dates
     day_ids: list[int] = field(default_factory=list)  # the ones to book
+    # (first of month, school year id) -> days to book, for the cost estimate.
+    to_book_by_month: Counter = field(default_factory=Counter)
+    # first of month -> estimated cost in cents (None: no tariff for the family's band).
+    costs: dict[date, int | None] = field(default_factory=dict)
+
+    @property
+    def total_cost(self) -> int | None:
+        if not self.costs or None in self.costs.values():
+            return None
+        return sum(self.costs.values())
 
     def count(self, verdict: str) -> int:
         return len(self.days.get(verdict, []))
@@ -141,8 +151,34 @@ def preview(
                     verdict = "book"
                     taken_now[row.id] += 1
                     line.day_ids.append(row.id)
+                    line.to_book_by_month[(row.day.replace(day=1), row.school_year_id)] += 1
                 line.days.setdefault(verdict, []).append(row.day)
     return Plan(lines)
+
+
+def estimate_costs(plan: Plan, family_quotient: int | None) -> None:
+    """Fill each line's cost per month with the family's band prices (issue 6 tariffs):
+    days to book × the unit price of the activity for the band of the QF (unknown QF:
+    the top band). Two queries. Walk-in surcharges and absences are not foreseen."""
+    from citoyens.billing.models import QfBand
+    from citoyens.billing.tariffs import band_for, prices_of
+
+    years = {year_id for line in plan.lines for (_month, year_id) in line.to_book_by_month}
+    if not years:
+        return
+    bands_by_year: dict[int, list[QfBand]] = {}
+    for band in db.session.scalars(select(QfBand).where(QfBand.school_year_id.in_(years))):
+        bands_by_year.setdefault(band.school_year_id, []).append(band)
+    chosen = {year: band_for(bands, family_quotient) for year, bands in bands_by_year.items()}
+    prices = prices_of(band.id for band in chosen.values() if band is not None)
+    for line in plan.lines:
+        for (month, year_id), count in sorted(line.to_book_by_month.items()):
+            band = chosen.get(year_id)
+            price = prices.get((line.activity.id, band.id)) if band is not None else None
+            if price is None or line.costs.get(month, 0) is None:
+                line.costs[month] = None
+            else:
+                line.costs[month] = line.costs.get(month, 0) + count * price
 
 
 @dataclass

@@ -41,6 +41,9 @@ PAGES = {
             "/reservations/enfant/{lea}?mois={month}",
             "/reservations/enfant/{lea}?semaine={monday}",
             "/reservations/planifier",
+            "/factures",
+            "/factures/{invoice}",
+            "/prelevement",
             "/mon-compte",
         ],
     ),
@@ -54,6 +57,9 @@ PAGES = {
             "/admin/documents",
             "/admin/reservations",
             "/admin/reservations/jour/{canteen_day}",
+            "/admin/factures?mois={billed}",
+            "/admin/facturation?mois={billed}",
+            "/admin/tarifs",
         ],
     ),
 }
@@ -173,6 +179,29 @@ def populate(households: int) -> dict[str, str]:
     }
 
 
+def bill(app, values: dict[str, str]) -> dict[str, str]:
+    """Issue the invoices of the last month over (the canteen families and the demo's)."""
+    from sqlalchemy import select
+
+    from citoyens.billing.invoicing import issue_month, previous_month
+    from citoyens.billing.models import Invoice
+    from citoyens.forms import today_in_paris
+    from citoyens.households.models import Household
+
+    month = previous_month(today_in_paris().replace(day=1))
+    start = time.perf_counter()
+    with app.test_request_context():
+        result = issue_month(month)
+    print(
+        f"invoice run {month:%Y-%m}: {result.count} invoices in {time.perf_counter() - start:.1f} s"
+    )
+    demo = db.session.scalar(select(Household.id).where(Household.external_ref == "DEMO-0001"))
+    invoice = db.session.scalar(
+        select(Invoice.id).where(Invoice.household_id == demo).order_by(Invoice.id.desc())
+    )
+    return {"billed": f"{month:%Y-%m}", "invoice": str(invoice)}
+
+
 def measure_toggle(app, client, values: dict[str, str]) -> tuple[int, int, int, float]:
     """The htmx tap on a day: book then cancel, answered by one cell."""
     from sqlalchemy import select
@@ -232,6 +261,7 @@ def main() -> None:
         db.session.commit()
         start = time.perf_counter()
         values = populate(args.households)
+        values.update(bill(app, values))
         bookings = db.session.execute(db.text("SELECT count(*) FROM bookings")).scalar()
     print(
         f"{args.households} extra households, {bookings} bookings "
@@ -246,6 +276,7 @@ def main() -> None:
         login(client, email, password)
         for path in paths:
             label = path.replace("{lea}", "<enfant>").replace("{canteen_day}", "<jour>")
+            label = label.replace("{invoice}", "<id>")
             label = label.split("=")[0]
             print_row(label, *measure(app, client, path.format(**values), args.runs))
         if email.startswith("parent"):

@@ -104,6 +104,23 @@ def dedicated_app(tmp_path, name: str):
             admin.dispose()
 
 
+def own_database_fixtures(name: str):
+    """`race_app, app = own_database_fixtures("billing_race")` in a concurrency module:
+    its tests run on a database of their own, and `app` (which the autouse transaction
+    fixture asks for) is that one, so the shared test database is never reset."""
+
+    @pytest.fixture
+    def race_app(tmp_path):
+        with dedicated_app(tmp_path, name) as app:
+            yield app
+
+    @pytest.fixture
+    def app(race_app):
+        return race_app
+
+    return race_app, app
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     app = create_app(test_config(database_url(tmp_path_factory)))

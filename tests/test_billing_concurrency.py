@@ -23,7 +23,7 @@ from citoyens.billing.invoicing import BillingError, credit_note, issue_month
 from citoyens.billing.models import Invoice, InvoiceCounter
 from citoyens.extensions import db
 from citoyens.reservations.operations import write_transaction
-from tests.conftest import dedicated_app
+from tests.conftest import own_database_fixtures
 from tests.test_billing_rules import book, make_family, make_world
 
 pytestmark = pytest.mark.own_database
@@ -34,17 +34,7 @@ TODAY = date(2030, 12, 5)
 SEPTEMBER, OCTOBER, NOVEMBER = date(2030, 9, 1), date(2030, 10, 1), date(2030, 11, 1)
 
 
-@pytest.fixture
-def race_app(tmp_path):
-    with dedicated_app(tmp_path, RACE_DATABASE) as app:
-        yield app
-
-
-@pytest.fixture
-def app(race_app):
-    """Replaces the session app for this module (the autouse transaction fixture asks for
-    one): with TEST_DATABASE_URL set, the session app would reset the shared database."""
-    return race_app
+race_app, app = own_database_fixtures(RACE_DATABASE)
 
 
 def test_this_module_runs_on_its_own_database(race_app):

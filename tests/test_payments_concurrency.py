@@ -21,7 +21,7 @@ from citoyens.billing.models import Invoice, Payment, PaymentAttempt
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from tests.billing_factories import make_invoice
-from tests.conftest import dedicated_app
+from tests.conftest import own_database_fixtures
 from tests.factories import make_user
 
 pytestmark = pytest.mark.own_database
@@ -30,17 +30,7 @@ RACE_DATABASE = "payments_race"
 THREADS = 8
 
 
-@pytest.fixture
-def race_app(tmp_path):
-    with dedicated_app(tmp_path, RACE_DATABASE) as app:
-        yield app
-
-
-@pytest.fixture
-def app(race_app):
-    """Replaces the session app for this module (the autouse transaction fixture asks for
-    one): with TEST_DATABASE_URL set, the session app would reset the shared database."""
-    return race_app
+race_app, app = own_database_fixtures(RACE_DATABASE)
 
 
 def test_this_module_runs_on_its_own_database(race_app):

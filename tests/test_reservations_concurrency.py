@@ -27,7 +27,7 @@ from citoyens.reservations.operations import (
     write_transaction,
 )
 from citoyens.reservations.rules import waiting_ranks
-from tests.conftest import dedicated_app
+from tests.conftest import own_database_fixtures
 from tests.factories import make_user
 from tests.reservations_factories import (
     EARLY,
@@ -43,17 +43,7 @@ pytestmark = pytest.mark.own_database
 RACE_DATABASE = "reservations_race"
 
 
-@pytest.fixture
-def race_app(tmp_path):
-    with dedicated_app(tmp_path, RACE_DATABASE) as app:
-        yield app
-
-
-@pytest.fixture
-def app(race_app):
-    """Replaces the session app for this module (the autouse transaction fixture asks for
-    one): with TEST_DATABASE_URL set, the session app would reset the shared database."""
-    return race_app
+race_app, app = own_database_fixtures(RACE_DATABASE)
 
 
 def test_this_module_runs_on_its_own_database(race_app):

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from babel.dates import format_date
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -97,21 +98,6 @@ def method_label(payment: Payment) -> str:
 
 # --- Days, compactly ----------------------------------------------------------------------------
 
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
 
 def days_compact(days: str | None) -> str:
     """ "2030-09-02,2030-09-03,2030-10-01" → "2, 3 septembre, 1er octobre"."""
@@ -125,8 +111,10 @@ def days_compact(days: str | None) -> str:
     for day in sorted(set(dates)):
         groups.setdefault((day.year, day.month), []).append(day.day)
     return ", ".join(
-        ", ".join("1er" if n == 1 else str(n) for n in numbers) + f" {MONTHS[month - 1]}"
-        for (_year, month), numbers in groups.items()
+        ", ".join("1er" if n == 1 else str(n) for n in numbers)
+        + " "
+        + format_date(date(year, month, 1), "MMMM", locale="fr_FR")
+        for (year, month), numbers in groups.items()
     )
 
 

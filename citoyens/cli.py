@@ -8,6 +8,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from citoyens.billing.cli import invoices_group
+from citoyens.billing.payments_cli import payments_group
 from citoyens.extensions import db
 from citoyens.reservations.cli import calendar_group
 
@@ -18,6 +19,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(mail_group)
     app.cli.add_command(calendar_group)
     app.cli.add_command(invoices_group)
+    app.cli.add_command(payments_group)
 
 
 @click.command("seed-demo")

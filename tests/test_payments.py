@@ -693,3 +693,26 @@ def test_receipts_are_recorded_once_in_the_mail_log(app, client, family, invoice
             .where(MailMessage.kind == "payment-receipt")
         )
     assert count == 1
+
+
+def test_the_sweep_command_settles_attempts_left_pending(app, client, runner, family, outbox):
+    paid_invoice = make_invoice(app, family.household_id)
+    left_invoice = make_invoice(app, family.household_id, month=date(2030, 10, 1))
+    paid = start(client, paid_invoice)
+    left = start(client, left_invoice)
+    bank_sim.settle(paid, "paid")  # no notification came: the parent closed the tab
+    bank_sim.settle(left, "cancelled")
+
+    too_young = runner.invoke(args=["payments", "check-pending"])
+    assert too_young.exit_code == 0 and "Aucun paiement en cours" in too_young.output
+
+    result = runner.invoke(args=["payments", "check-pending", "--older-than", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Payé : 1" in result.output and "Abandonné : 1" in result.output
+    assert payments_of(app, paid_invoice) == [("card", TOTAL, paid)]
+    assert invoice_status(app, left_invoice) == "issued"
+    assert len(receipts(outbox)) == 1
+
+    again = runner.invoke(args=["payments", "check-pending", "--older-than", "0"])
+    assert "Aucun paiement en cours" in again.output
+    assert len(receipts(outbox)) == 1

@@ -12,7 +12,7 @@ import logging
 import smtplib
 import sys
 
-from flask import current_app, render_template
+from flask import current_app, render_template, url_for
 from flask_mail import Message
 
 from citoyens.core.models import MailMessage
@@ -20,6 +20,15 @@ from citoyens.database import utcnow
 from citoyens.extensions import db, mail
 
 log = logging.getLogger("citoyens.mail")
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """An absolute link for an e-mail or a bank: PUBLIC_URL when set (behind a proxy),
+    else this request's host."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, **values, _external=True)
 
 
 def send_mail(

@@ -134,3 +134,21 @@ def serve(tmp_path: Path, database: str = BROWSER_DATABASE) -> Iterator[LiveServ
             limiter.enabled = limiter_was_enabled
             with app.app_context():
                 db.engine.dispose()
+
+
+# --- Page checks shared by the browser tests --------------------------------------------------
+
+PHONE_WIDTH = PHONE["viewport"]["width"]
+NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
+
+
+def nav(page, label: str) -> None:
+    """Follow a link of the main navigation."""
+    page.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name=label, exact=True
+    ).click()
+
+
+def assert_fits_the_phone(page) -> None:
+    width = page.evaluate(NO_HORIZONTAL_SCROLL)
+    assert width <= PHONE_WIDTH, f"{page.url} scrolls sideways: {width}px wide"

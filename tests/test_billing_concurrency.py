@@ -22,7 +22,7 @@ from sqlalchemy import select
 from citoyens.billing.invoicing import BillingError, credit_note, issue_month
 from citoyens.billing.models import Invoice, InvoiceCounter
 from citoyens.extensions import db
-from citoyens.reservations.operations import write_transaction
+from citoyens.transactions import write_transaction
 from tests.conftest import own_database_fixtures
 from tests.test_billing_rules import book, make_family, make_world
 

@@ -17,6 +17,7 @@ from datetime import date
 import pytest
 
 from tests import live
+from tests.live import assert_fits_the_phone, nav
 from tests.test_browser import TIMEOUT_MS, Phone, chromium, phone  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -37,12 +38,10 @@ IBAN = "FR76 3000 6000 0112 3456 7890 189"
 IBAN_DIGITS = "30006000011234567890189"
 BAD_IBAN = "FR76 3000 6000 0112 3456 7890 188"  # one digit changed: the RIB key fails
 
-PHONE_WIDTH = live.PHONE["viewport"]["width"]
 # Chromium logs CSP violations as console errors already; this says it in our words too.
 CSP_REPORTER = """document.addEventListener("securitypolicyviolation", function (event) {
     console.error("CSP violation: " + event.violatedDirective + " " + event.blockedURI);
 });"""
-NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
 # A refused form answers 422 (on purpose): Chromium logs the status of that navigation.
 REFUSED_FORM = (
     "console: Failed to load resource: the server responded with a status of 422 "
@@ -119,17 +118,6 @@ def log_in(page, url: str) -> None:
     page.get_by_role("button", name="Se connecter").click()
     expect(page).to_have_url(url + "/tableau-de-bord")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Bonjour {PARENT_FIRST}")
-
-
-def nav(page, label: str) -> None:
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name=label, exact=True
-    ).click()
-
-
-def assert_fits_the_phone(page) -> None:
-    width = page.evaluate(NO_HORIZONTAL_SCROLL)
-    assert width <= PHONE_WIDTH, f"{page.url} scrolls sideways: {width}px wide"
 
 
 def invoice_status(app, invoice_id: int) -> str:

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from tests import live
+from tests.live import assert_fits_the_phone, nav
 from tests.test_browser import TIMEOUT_MS, Phone, chromium, phone  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -38,13 +39,11 @@ ACTIVITIES = (
 )
 WEEKDAYS = "1,2,4,5"
 PLANNED = ("Lundi", "Mardi", "Jeudi", "Vendredi")
-PHONE_WIDTH = live.PHONE["viewport"]["width"]
 
 # Chromium logs CSP violations as console errors already; this says it in our words too.
 CSP_REPORTER = """document.addEventListener("securitypolicyviolation", function (event) {
     console.error("CSP violation: " + event.violatedDirective + " " + event.blockedURI);
 });"""
-NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
 
 
 @dataclass
@@ -161,17 +160,6 @@ def log_in(page, url: str) -> None:
     page.get_by_role("button", name="Se connecter").click()
     expect(page).to_have_url(url + "/tableau-de-bord")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Bonjour {PARENT_FIRST}")
-
-
-def nav(page, label: str) -> None:
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name=label, exact=True
-    ).click()
-
-
-def assert_fits_the_phone(page) -> None:
-    width = page.evaluate(NO_HORIZONTAL_SCROLL)
-    assert width <= PHONE_WIDTH, f"{page.url} scrolls sideways: {width}px wide"
 
 
 def opening_days(app, activity_id: int, first: date) -> list[tuple[int, date]]:

@@ -24,9 +24,9 @@ from citoyens.reservations.operations import (
     Outcome,
     book_days,
     cancel_days,
-    write_transaction,
 )
 from citoyens.reservations.rules import waiting_ranks
+from citoyens.transactions import write_transaction
 from tests.conftest import own_database_fixtures
 from tests.factories import make_user
 from tests.reservations_factories import (

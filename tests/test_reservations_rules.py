@@ -29,7 +29,7 @@ from citoyens.reservations.calendar import (
     seed_holidays,
 )
 from citoyens.reservations.models import ActivityDay, Booking, BookingChange, Closure, Holiday
-from citoyens.reservations.operations import book_days, cancel_days, write_transaction
+from citoyens.reservations.operations import book_days, cancel_days
 from citoyens.reservations.rules import (
     cutoff_at,
     is_modifiable,
@@ -39,6 +39,7 @@ from citoyens.reservations.rules import (
     waiting_ranks,
 )
 from citoyens.services.models import Activity, SchoolYear
+from citoyens.transactions import write_transaction
 from tests.conftest import counted_queries
 from tests.enrolments_factories import make_school_year
 from tests.factories import Account, make_user

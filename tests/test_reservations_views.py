@@ -587,7 +587,8 @@ def test_the_day_forms_never_fail_on_random_input(
 
 
 def test_a_promotion_mail_leaves_only_with_its_commit(app, parent, family, outbox):
-    from citoyens.reservations.operations import BookingError, cancel_days, write_transaction
+    from citoyens.reservations.operations import BookingError, cancel_days
+    from citoyens.transactions import write_transaction
 
     offer, (child, sibling) = family
     day_id = first_day(app, offer)

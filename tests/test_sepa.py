@@ -445,7 +445,7 @@ def test_an_invalid_file_changes_nothing_and_logs_no_iban(app, household, caplog
     app.config["SEPA_CREDITOR_IBAN"], saved = "NOT AN IBAN", app.config["SEPA_CREDITOR_IBAN"]
     try:
         with app.test_request_context():
-            from citoyens.reservations.operations import write_transaction
+            from citoyens.transactions import write_transaction
 
             with pytest.raises(sepa.DirectDebitError, match="format SEPA"):
                 write_transaction(lambda: sepa.export_month(SEPT, actor=None))
@@ -521,7 +521,7 @@ def test_two_exports_at_once_take_each_invoice_once(tmp_path):
     """Real threads and commits on a database of their own (tests/conftest.dedicated_app)."""
     import threading
 
-    from citoyens.reservations.operations import write_transaction
+    from citoyens.transactions import write_transaction
     from tests.conftest import dedicated_app
 
     with dedicated_app(tmp_path, "sepa_race") as race_app:

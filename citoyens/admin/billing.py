@@ -26,10 +26,10 @@ from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import required_text, strip, today_in_paris
 from citoyens.households.rules import household_names
-from citoyens.reservations.operations import write_transaction
 from citoyens.services import rules as services_rules
 from citoyens.services.forms import whole_number
 from citoyens.services.models import SchoolYear, Service
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 MAX_ID = 2**31 - 1

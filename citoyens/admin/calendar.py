@@ -31,10 +31,10 @@ from citoyens.forms import parse_id, required_text, strip, today_in_paris
 from citoyens.reservations import closures as ops
 from citoyens.reservations.calendar import seed_holidays
 from citoyens.reservations.models import HOLIDAY_KINDS, Closure, Holiday
-from citoyens.reservations.operations import write_transaction
 from citoyens.services import rules
 from citoyens.services.forms import choice_list, date_field, in_order
 from citoyens.services.models import Activity, SchoolYear, Service
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 # Ids beyond a 32-bit integer would make PostgreSQL fail instead of answering 404.

@@ -18,7 +18,7 @@ from citoyens.billing import sepa
 from citoyens.billing.models import DirectDebitBatch
 from citoyens.documents.uploads import content_disposition
 from citoyens.extensions import db
-from citoyens.reservations.operations import write_transaction
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 

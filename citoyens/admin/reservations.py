@@ -25,6 +25,7 @@ from citoyens.reservations import operations as ops
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking
 from citoyens.reservations.rules import STATES, child_of, children_of
 from citoyens.services.rules import staff_can_see_household
+from citoyens.transactions import write_transaction
 from citoyens.web import is_htmx_fragment_request, render
 
 ATTENDANCE_CHOICES = [*ATTENDANCES.items(), ("", "Non pointé")]
@@ -153,7 +154,7 @@ def reservation_attendance(activity_day_id: int, booking_id: int):
             )
 
         try:
-            ops.write_transaction(work)
+            write_transaction(work)
         except ops.BookingError as exc:
             db.session.rollback()
             error = str(exc)
@@ -206,7 +207,7 @@ def reservation_walk_in(activity_day_id: int):
             )
 
         try:
-            ops.write_transaction(work)
+            write_transaction(work)
         except ops.BookingError as exc:
             db.session.rollback()
             error = str(exc)
@@ -383,7 +384,7 @@ def household_reservation_change(household_id: int, child_id: int, activity_day_
                 )
             return outcome, late
 
-        outcome, late = ops.write_transaction(work)
+        outcome, late = write_transaction(work)
         message, failed = _change_message(action, outcome, late, what)
         status = 422 if failed else 200
     if not is_htmx_fragment_request():

@@ -34,7 +34,6 @@ import holidays
 from flask import current_app, has_request_context
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.routing import BuildError
 
 from citoyens import audit
 from citoyens.accounts.models import User
@@ -45,6 +44,7 @@ from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import today_in_paris
 from citoyens.households.models import Household, HouseholdMember, Person
+from citoyens.mail import absolute_url
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.services.models import Activity, SchoolYear, Service
 
@@ -623,7 +623,7 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
     Commits (through `write_transaction`): call it from a view, a command or a test, not
     inside a transaction of your own. Running a month again issues nothing new.
     """
-    from citoyens.reservations.operations import after_commit, write_transaction
+    from citoyens.transactions import after_commit, write_transaction
 
     month = month.replace(day=1)
     today = today or today_in_paris()
@@ -681,20 +681,10 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
 
 
 def invoice_link(invoice_id: int) -> str | None:
-    """The family's page of the invoice (or the list of its invoices, until that page
-    exists); None when neither exists."""
-    from citoyens.requests.operations import _link
-
-    views = current_app.view_functions
-    if "billing.invoice" in views:
-        endpoint, values = "billing.invoice", {"invoice_id": invoice_id}
-    elif "billing.index" in views:
-        endpoint, values = "billing.index", {}
-    else:
-        return None
+    """The family's page of the invoice; None outside a request without a known address."""
     try:
-        return _link(endpoint, **values)
-    except (BuildError, RuntimeError):
+        return absolute_url("billing.invoice", invoice_id=invoice_id)
+    except RuntimeError:
         return None
 
 

@@ -18,7 +18,7 @@ from citoyens.billing import sepa
 from citoyens.billing.mandate_forms import MandateForm, RevokeForm
 from citoyens.billing.views import bp
 from citoyens.extensions import db, limiter
-from citoyens.reservations.operations import write_transaction
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 BAD_CREDENTIAL = "Le mot de passe est incorrect."

@@ -25,7 +25,7 @@ from citoyens.billing.money import euros
 from citoyens.billing.payfip import PAYFIP_ORIGIN, BankUnavailable
 from citoyens.billing.views import bp
 from citoyens.extensions import csrf, db
-from citoyens.requests.operations import _link
+from citoyens.mail import absolute_url
 from citoyens.web import CSP, render
 
 log = logging.getLogger("citoyens.payments")
@@ -99,7 +99,7 @@ def pay(invoice_id: int):
             household_id,
             current_user,
             return_url_for=return_url,
-            notification_url=_link("billing.payment_notification"),
+            notification_url=absolute_url("billing.payment_notification"),
         )
     except payments.PaymentError as error:
         flash(str(error), "error")
@@ -114,7 +114,7 @@ def _signer() -> URLSafeSerializer:
 def return_url(attempt_id: int) -> str:
     """Where the bank sends the browser back; the signed attempt id finds it even when the
     bank adds nothing to the address, and cannot be walked through by a visitor."""
-    return _link("billing.payment_return", tentative=_signer().dumps(attempt_id))
+    return absolute_url("billing.payment_return", tentative=_signer().dumps(attempt_id))
 
 
 # --- The bank's notification and the parent's return -------------------------------------------

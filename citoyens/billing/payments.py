@@ -27,7 +27,8 @@ from citoyens.billing.payfip import BankStatus, BankUnavailable, PaymentOrder, b
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import date_fr
-from citoyens.reservations.operations import after_commit, write_transaction
+from citoyens.mail import absolute_url
+from citoyens.transactions import after_commit, write_transaction
 
 log = logging.getLogger("citoyens.payments")
 
@@ -328,11 +329,11 @@ def record_payment(attempt: PaymentAttempt, invoice: Invoice) -> Payment:
 def send_receipt(payment_id: int) -> None:
     """The receipt, to the household's account holders."""
     from citoyens.mail import send_mail
-    from citoyens.requests.operations import _link, family_recipients
+    from citoyens.requests.operations import family_recipients
 
     payment = db.session.get(Payment, payment_id)
     invoice = payment.invoice
-    link = _link("billing.invoice", invoice_id=invoice.id)
+    link = absolute_url("billing.invoice", invoice_id=invoice.id)
     for email in family_recipients(payment.household_id):
         send_mail(
             "payment-receipt",

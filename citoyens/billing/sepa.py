@@ -71,7 +71,8 @@ from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import PARIS, today_in_paris
-from citoyens.reservations.operations import after_commit
+from citoyens.mail import absolute_url
+from citoyens.transactions import after_commit
 
 log = logging.getLogger("citoyens.sepa")
 
@@ -829,14 +830,6 @@ def _recipients(household_id: int) -> list[str]:
     return family_recipients(household_id)
 
 
-def _link(endpoint: str) -> str | None:
-    from citoyens.requests.operations import _link as absolute_link
-
-    if endpoint not in current_app.view_functions:
-        return None
-    return absolute_link(endpoint)
-
-
 def _mail_signed(mandate_id: int) -> None:
     from citoyens.mail import send_mail
 
@@ -856,7 +849,7 @@ def _mail_signed(mandate_id: int) -> None:
             first_month=of_month(mandate.first_month),
             creditor_name=settings["name"],
             creditor_id=settings["id"],
-            link=_link("billing.mandate"),
+            link=absolute_url("billing.mandate"),
         )
 
 
@@ -874,5 +867,5 @@ def _mail_rejected(invoice_id: int, reason: str) -> None:
             amount=format_euros(invoice.total_cents),
             month=invoice.month,
             reason=reason,
-            link=_link("billing.index") or _link("billing.mandate"),
+            link=absolute_url("billing.index"),
         )

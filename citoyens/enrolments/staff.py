@@ -22,6 +22,7 @@ from citoyens.extensions import db
 from citoyens.forms import parse_id
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.households.rules import household_names
+from citoyens.mail import absolute_url
 from citoyens.pagination import QueuePage
 from citoyens.requests import operations as request_ops
 from citoyens.requests.models import Request, RequestEvent
@@ -340,12 +341,12 @@ def notify_decision(enrolment: Enrolment, event: RequestEvent) -> None:
         f"{what} de {child.first_name} — {service.name} {enrolment.school_year.name} : {label}"
     )
     if "enrolments.show" in current_app.view_functions:
-        link = request_ops._link("enrolments.show", enrolment_id=enrolment.id)
+        link = absolute_url("enrolments.show", enrolment_id=enrolment.id)
     else:
-        link = request_ops._link("requests.show", request_id=request.id)
+        link = absolute_url("requests.show", request_id=request.id)
     # An accepted enrolment with activities opens the child's reservation calendar.
     booking_link = (
-        request_ops._link("reservations.month", child_id=child.id)
+        absolute_url("reservations.month", child_id=child.id)
         if status == "accepted" and enrolment.activities
         else None
     )

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import current_app, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from citoyens import audit
 from citoyens.database import utcnow
 from citoyens.extensions import db
+from citoyens.mail import absolute_url
 from citoyens.requests.models import (
     OPEN_STATUSES,
     REQUEST_KINDS,
@@ -264,14 +264,6 @@ def family_recipients(household_id: int) -> list[str]:
     )
 
 
-def _link(endpoint: str, **values) -> str:
-    """An absolute link for an e-mail: PUBLIC_URL when set (behind a proxy), else this host."""
-    base = current_app.config.get("PUBLIC_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, **values, _external=True)
-
-
 def _one_line(subject: str) -> str:
     """A mail subject on one line, whatever the title holds."""
     return " ".join(subject.split())[:200]
@@ -288,7 +280,7 @@ def notify_family(request: Request, event: RequestEvent) -> None:
         subject = f"Nouveau message sur votre demande « {request.title} »"
     else:
         subject = f"Votre demande « {request.title} » : {status_label.lower()}"
-    link = _link("requests.show", request_id=request.id)
+    link = absolute_url("requests.show", request_id=request.id)
     for email in family_recipients(request.household_id):
         send_mail(
             "request-update",
@@ -327,7 +319,7 @@ def notify_service(request: Request, event: RequestEvent) -> None:
         subject = f"Réponse d'une famille : « {request.title} »"
     else:
         subject = f"Demande annulée par la famille : « {request.title} »"
-    link = _link("admin.request", request_id=request.id)
+    link = absolute_url("admin.request", request_id=request.id)
     for email in service_recipients(request):
         send_mail(
             "request-family",

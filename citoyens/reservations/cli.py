@@ -16,8 +16,8 @@ from citoyens import audit
 from citoyens.extensions import db
 from citoyens.reservations import closures
 from citoyens.reservations.calendar import seed_holidays
-from citoyens.reservations.operations import write_transaction
 from citoyens.services.models import SchoolYear
+from citoyens.transactions import write_transaction
 
 calendar_group = AppGroup(
     "calendar", help="Calendrier : jours fériés, vacances, jours d'ouverture."

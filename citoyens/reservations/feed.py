@@ -28,6 +28,7 @@ from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db
 from citoyens.forms import PARIS, today_in_paris
 from citoyens.households.models import Household, Person
+from citoyens.mail import absolute_url
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.services.models import Activity, Service
 from citoyens.web import render
@@ -152,9 +153,7 @@ class SummaryMailForm(FlaskForm):
 
 def feed_url(token: str) -> str:
     """The absolute address of the feed (PUBLIC_URL behind a proxy, else this host)."""
-    from citoyens.requests.operations import _link
-
-    return _link("calendar_feed.ics", token=token)
+    return absolute_url("calendar_feed.ics", token=token)
 
 
 def webcal_url(url: str) -> str:

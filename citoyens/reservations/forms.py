@@ -8,6 +8,7 @@ from wtforms import BooleanField
 from wtforms.validators import InputRequired, ValidationError
 
 from citoyens.enrolments.forms import FrenchDateField, MultiCheckboxField
+from citoyens.forms import parse_id
 
 WEEKDAY_CHOICES = [
     ("1", "Lundi"),
@@ -20,15 +21,8 @@ MAX_PERIOD_DAYS = 366
 
 
 def _ids(values) -> list[int]:
-    ids = []
-    for value in values or []:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            continue
-        if 0 < number < 2**31:
-            ids.append(number)
-    return ids
+    """The well-formed ids among the values posted (the view answers 404 to the rest)."""
+    return [n for n in map(parse_id, values or []) if n is not None]
 
 
 class PlanForm(FlaskForm):

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from citoyens.extensions import db
 from citoyens.households.models import Household, Person
+from citoyens.mail import absolute_url
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.services.models import Activity
 
@@ -13,7 +14,7 @@ from citoyens.services.models import Activity
 def tell_promoted(booking_ids: list[int]) -> None:
     """A place freed up: tell each family their child is now booked."""
     from citoyens.mail import send_mail
-    from citoyens.requests.operations import _link, family_recipients
+    from citoyens.requests.operations import family_recipients
 
     rows = db.session.execute(
         select(Booking, ActivityDay, Activity, Person)
@@ -23,7 +24,7 @@ def tell_promoted(booking_ids: list[int]) -> None:
         .where(Booking.id.in_(booking_ids))
     ).all()
     for booking, activity_day, activity, child in rows:
-        link = _link(
+        link = absolute_url(
             "reservations.month",
             child_id=child.id,
             mois=activity_day.day.strftime("%Y-%m"),
@@ -45,12 +46,12 @@ def tell_promoted(booking_ids: list[int]) -> None:
 def send_summary(household_id: int, child_names: dict[int, str], lines: list[str]) -> None:
     """The summary of a change of bookings, for households that asked for it."""
     from citoyens.mail import send_mail
-    from citoyens.requests.operations import _link, family_recipients
+    from citoyens.requests.operations import family_recipients
 
     household = db.session.get(Household, household_id)
     if household is None or not household.booking_summary_mail or not lines:
         return
-    link = _link("reservations.index")
+    link = absolute_url("reservations.index")
     for email in family_recipients(household_id):
         send_mail(
             "booking-summary",

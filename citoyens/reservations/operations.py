@@ -1,4 +1,4 @@
-"""Booking verbs. Each flushes; the caller commits (through `write_transaction`).
+"""Booking verbs. Each flushes; the caller commits (through citoyens.transactions).
 
 Capacity holds under concurrency because a place is taken by one conditional
 UPDATE (`booked < capacity`) whose RETURNING clause says which days it took, and
@@ -8,101 +8,24 @@ unique pair (child, day) makes a double booking impossible.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from citoyens import audit
-from citoyens.database import immediate_writes, utcnow
+from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.reservations import rules
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking, BookingChange
 from citoyens.reservations.rules import cutoff_at, is_entitled
 from citoyens.services.models import Activity
-
-T = TypeVar("T")
+from citoyens.transactions import after_commit
 
 
 class BookingError(ValueError):
     """A booking change that cannot be done; the message is French."""
-
-
-# --- Transactions -----------------------------------------------------------------------------
-
-
-def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
-    """Run `work` and commit, as one write transaction; retried when the database
-    says it is busy (SQLite) or a concurrent insert of the same row won (both).
-
-    On SQLite the transaction starts with BEGIN IMMEDIATE, so writers queue at the
-    start instead of failing on a stale snapshot.
-    """
-    for attempt in range(attempts):
-        db.session.commit()  # end the request's read transaction: the next one writes
-        db.session.info[AFTER_COMMIT] = []
-        try:
-            with immediate_writes():
-                result = work()
-                db.session.commit()
-        except (OperationalError, IntegrityError) as error:
-            db.session.rollback()
-            db.session.info.pop(AFTER_COMMIT, None)
-            if not _worth_retrying(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-            continue
-        except BaseException:
-            # Any other failure (a BookingError...): nothing half done may be committed by
-            # the caller later, and SQLite's write lock (BEGIN IMMEDIATE) is released now.
-            db.session.rollback()
-            db.session.info.pop(AFTER_COMMIT, None)
-            raise
-        # E-mails only once the change they announce is committed: an attempt that was
-        # rolled back and retried sends nothing.
-        callbacks = db.session.info.pop(AFTER_COMMIT, [])
-        if callbacks:
-            with immediate_writes():  # they record their e-mails: a write transaction
-                for callback in callbacks:
-                    callback()
-                db.session.commit()
-        return result
-    raise AssertionError("unreachable")
-
-
-AFTER_COMMIT = "reservations.after_commit"
-
-
-def after_commit(callback: Callable[[], None]) -> None:
-    """Run `callback` after the commit of the current `write_transaction`, or now when
-    the caller manages its own transaction (a command, a test)."""
-    pending = db.session.info.get(AFTER_COMMIT)
-    if pending is None:
-        callback()
-    else:
-        pending.append(callback)
-
-
-# PostgreSQL errors that a new attempt cures: serialization failure, deadlock (two
-# transactions locking the same days and bookings in opposite orders, e.g. crossing
-# cancellations that promote), lock not available. Told by SQLSTATE, not by the message,
-# which follows the server's lc_messages ("verrou mortel détecté" in French).
-RETRY_SQLSTATES = {"40001", "40P01", "55P03"}
-
-
-def _worth_retrying(error: OperationalError | IntegrityError) -> bool:
-    if isinstance(error, IntegrityError):
-        # A concurrent insert of the same row won (unique violation: SQLSTATE 23505 on
-        # PostgreSQL, "UNIQUE constraint failed" on SQLite). A CHECK or foreign-key
-        # failure would fail again: not retried.
-        return getattr(error.orig, "sqlstate", None) == "23505" or "UNIQUE" in str(error.orig)
-    if getattr(error.orig, "sqlstate", None) in RETRY_SQLSTATES:
-        return True
-    return "locked" in str(error).lower()  # SQLite: "database is locked"
 
 
 # --- History ----------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from citoyens.households.models import Household
 from citoyens.reservations import planner, rules
 from citoyens.reservations.forms import PlanForm
 from citoyens.reservations.notify import send_summary
-from citoyens.reservations.operations import write_transaction
 from citoyens.reservations.views import bp
 from citoyens.services.models import Activity
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 

@@ -36,9 +36,9 @@ from citoyens.reservations.operations import (
     book_days,
     cancel_days,
     declare_absence,
-    write_transaction,
 )
 from citoyens.services.models import Activity, SchoolYear
+from citoyens.transactions import write_transaction
 from citoyens.web import is_htmx_fragment_request, render
 
 bp = Blueprint("reservations", __name__, url_prefix="/reservations")

@@ -22,6 +22,14 @@ from tests.factories import make_user
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+def scratch_database_name(name: str) -> str:
+    """The name of a PostgreSQL database a test creates beside TEST_DATABASE_URL: prefixed
+    with the test database's own name unless that is "test", so that two suites run at once
+    on one server (two work trees, `TEST_DATABASE_URL=.../test_a`) never drop each other's."""
+    base = (TEST_DATABASE_URL or "").rsplit("/", 1)[-1].split("?")[0]
+    return name if base in ("", "test") else f"{base}_{name}"
+
+
 def _cheap_password_hashing() -> None:
     """argon2id with the smallest parameters: the same code paths (hash, verify, rehash of
     other parameters), 1 ms instead of 120 ms a hash; the suite logs in hundreds of times."""
@@ -79,6 +87,7 @@ def dedicated_app(tmp_path, name: str):
 
     admin = None
     if TEST_DATABASE_URL:
+        name = scratch_database_name(name)
         admin = create_engine(
             TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://"),
             isolation_level="AUTOCOMMIT",

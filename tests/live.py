@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from citoyens import create_app
 from citoyens.config import normalize_database_url
 from citoyens.extensions import db, limiter, mail
-from tests.conftest import test_config
+from tests.conftest import scratch_database_name, test_config
 
 BROWSER_DATABASE = "citoyens_browser"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -82,6 +82,7 @@ def browser_database(tmp_path: Path, name: str = BROWSER_DATABASE) -> Iterator[s
         yield f"sqlite:///{tmp_path / 'browser.sqlite3'}"
         return
     admin_url = make_url(normalize_database_url(server_url))
+    name = scratch_database_name(name)
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
 

@@ -15,7 +15,7 @@ from citoyens import create_app
 from citoyens.accounts.models import User
 from citoyens.config import ConfigurationError
 from citoyens.extensions import db
-from tests.conftest import TEST_DATABASE_URL, post, test_config
+from tests.conftest import TEST_DATABASE_URL, post, scratch_database_name, test_config
 
 STATIC = Path(__file__).parent.parent / "citoyens" / "static"
 
@@ -97,16 +97,17 @@ def empty_database_url(tmp_path):
     if not TEST_DATABASE_URL:
         yield f"sqlite:///{tmp_path}/migrations.sqlite3"
         return
+    name = scratch_database_name("citoyens_migrations")
     admin = create_engine(
         TEST_DATABASE_URL.replace("postgresql://", "postgresql+psycopg://"),
         isolation_level="AUTOCOMMIT",
     )
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS citoyens_migrations WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE citoyens_migrations"))
-    yield TEST_DATABASE_URL.rsplit("/", 1)[0] + "/citoyens_migrations"
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield TEST_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS citoyens_migrations WITH (FORCE)"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
 
 

@@ -315,3 +315,55 @@ class DirectDebitItem(db.Model):
     end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rejection_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- Credit balance ---------------------------------------------------------------------------
+
+CREDIT_KINDS = {
+    # Money in the family's favour.
+    "overpayment": "Trop-perçu",
+    "correction": "Avoir reporté",
+    # Money taken out of it.
+    "applied": "Déduit d'une facture",
+    "refund": "Remboursé",
+}
+
+
+class HouseholdCredit(db.Model):
+    """One movement of a household's credit balance (DOMAIN.md "Billing" and "Paying").
+
+    A payment above what was due (`overpayment`) or credit lines larger than an invoice
+    (`correction`) add to it; it is used on the next invoice (`applied`, negative) or
+    refunded by staff (`refund`, negative, recorded with who and why). The balance is the
+    sum of `amount_cents`; it never goes below zero (checked where money is taken out).
+    """
+
+    __tablename__ = "household_credits"
+    __table_args__ = (
+        CheckConstraint("kind IN ('overpayment', 'correction', 'applied', 'refund')", name="kind"),
+        CheckConstraint("amount_cents <> 0", name="amount"),
+        CheckConstraint(
+            "(kind IN ('overpayment', 'correction') AND amount_cents > 0)"
+            " OR (kind IN ('applied', 'refund') AND amount_cents < 0)",
+            name="sign",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(12))
+    amount_cents: Mapped[int] = mapped_column()
+    # The invoice it came from or was used on, the payment that overpaid.
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payments.id", ondelete="RESTRICT"), index=True
+    )
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Overpayments are flagged to staff until one of them has looked (refunded or kept).
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -276,7 +276,10 @@ def seed() -> int:
         create_staff(ADMIN[0], "Paul", "Admin", ADMIN[1], admin=True)
         created += 1
     db.session.flush()
-    return created
+    from citoyens.demo_history import seed_history
+
+    # Last month lived: Goulidons, attendance, an invoice to pay, a direct-debit family.
+    return created + seed_history()
 
 
 __all__ = ["seed", "PARENT", "AGENT", "ADMIN", "User"]

@@ -1,0 +1,88 @@
+"""The demo shows every part of the product at once (issue 11): a newcomer who runs
+`make run` sees a bill to pay, a document to review, a Goulidons child and a family
+under direct debit without running a command."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from citoyens.billing.models import Invoice, Mandate
+from citoyens.demo import PARENT, seed
+from citoyens.demo_history import DEBIT_FAMILY, DEBIT_REF, first_of_previous_month
+from citoyens.documents.models import Document
+from citoyens.enrolments.models import Enrolment, EnrolmentActivity
+from citoyens.extensions import db
+from citoyens.forms import today_in_paris
+from citoyens.households.models import Household
+from citoyens.reservations.models import ActivityDay, Booking
+from citoyens.services.models import Activity, Service
+
+
+def _household(ref: str) -> Household:
+    return db.session.scalar(select(Household).where(Household.external_ref == ref))
+
+
+def test_demo_has_last_month_an_invoice_to_pay_and_a_direct_debit_family(app, client, auth):
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        month = first_of_previous_month(today_in_paris())
+        family = _household("DEMO-0001")
+        debit = _household(DEBIT_REF)
+
+        # Last month's bookings with the attendance staff took.
+        attendance = dict(
+            db.session.execute(
+                select(Booking.attendance, func.count())
+                .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
+                .where(Booking.household_id == family.id, ActivityDay.day >= month)
+                .where(ActivityDay.day < today_in_paris().replace(day=1))
+                .group_by(Booking.attendance)
+            ).all()
+        )
+        assert attendance.get("present", 0) > 10
+        assert attendance.get("absent") == 1
+
+        invoice = db.session.scalar(
+            select(Invoice).where(Invoice.household_id == family.id, Invoice.month == month)
+        )
+        assert invoice is not None and invoice.status == "issued" and invoice.total_cents > 0
+        debit_invoice = db.session.scalar(
+            select(Invoice).where(Invoice.household_id == debit.id, Invoice.month == month)
+        )
+        assert debit_invoice.status == "direct_debit" and debit_invoice.debit_on > date.today()
+        assert db.session.scalar(
+            select(Mandate.id).where(Mandate.household_id == debit.id, Mandate.revoked_at.is_(None))
+        )
+
+        # Léa at the Goulidons, both activities; a document waiting for review.
+        names = set(
+            db.session.scalars(
+                select(Activity.name)
+                .join(EnrolmentActivity, EnrolmentActivity.activity_id == Activity.id)
+                .join(Enrolment, Enrolment.id == EnrolmentActivity.enrolment_id)
+                .join(Service, Service.id == Enrolment.service_id)
+                .where(Enrolment.household_id == family.id, Service.code == "goulidons")
+                .where(Enrolment.status == "accepted")
+            )
+        )
+        assert {"Mercredi journée", "Vacances journée"} <= names
+        assert db.session.scalar(
+            select(Document.id).where(
+                Document.household_id == family.id, Document.status == "pending"
+            )
+        )
+        invoice_id = invoice.id
+
+        # Seeding again adds nothing.
+        assert seed() == 0
+
+    auth.login(email=PARENT[0], password=PARENT[1])
+    page = client.get("/factures").get_data(as_text=True)
+    assert "À payer" in page and invoice.number in page
+    assert client.get(f"/factures/{invoice_id}").status_code == 200
+    auth.logout()
+    auth.login(email=DEBIT_FAMILY[0], password=DEBIT_FAMILY[1])
+    assert "Prélèvement prévu" in client.get("/factures").get_data(as_text=True)

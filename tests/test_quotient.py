@@ -397,3 +397,43 @@ def test_staff_accept_through_the_rule_too(app, upload_folder):
         assert db.session.get(Household, account.household_id).family_quotient == 321
         with pytest.raises(RequestError):
             staff_change_status(request, "refused", actor=staff, message="Trop tard")
+
+
+def test_staff_see_the_declaration_and_the_qf_it_would_replace(app, upload_folder):
+    account = make_user(app, role="parent")
+    with app.app_context():
+        db.session.get(Household, account.household_id).family_quotient = 900
+        db.session.commit()
+    assert declare(login(app, account), "650").status_code == 303
+    [(request_id, _status, _value, document_id)] = declarations(app, account.household_id)
+    page = text(login(app, make_user(app, role="staff")).get(f"/admin/demandes/{request_id}"))
+    assert "Quotient familial déclaré : 650 €" in page
+    assert "Quotient familial appliqué</dt><dd>900 €" in page
+    assert f"/admin/documents/{document_id}" in page
+
+
+def test_the_attestation_is_not_sent_alone_from_my_documents(app, upload_folder):
+    from citoyens.documents.operations import quotient_attestation_type
+
+    account = make_user(app, role="parent")
+    with app.app_context():
+        type_id = quotient_attestation_type().id
+        db.session.commit()
+    client = login(app, account)
+    page = text(client.get("/mes-documents"))
+    assert "Attestation de quotient familial (CAF ou MSA)" in page
+    assert 'name="type_id" value="%d"' % type_id not in page
+    assert "/mon-foyer/quotient" in page
+    before = saved(app)
+    response = client.post(
+        "/mes-documents/envoyer",
+        data={
+            "type_id": str(type_id),
+            "file": (io.BytesIO(PDF), "caf.pdf"),
+            "csrf_token": csrf_token(client),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "s'envoie avec le montant de votre quotient" in text(response)
+    assert saved(app) == before and stored_files(upload_folder) == []

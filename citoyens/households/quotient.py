@@ -168,6 +168,9 @@ def declare_family_quotient(
     except IntegrityError:  # the other parent declared at the same instant
         discard_file(document)
         raise QuotientError(ALREADY_DECLARED) from None
+    except BaseException:  # e.g. the database is busy: no file without its request
+        discard_file(document)
+        raise
     record_change(household_id, "quotient_declared", actor=actor, fields=("family_quotient",))
     audit.record(
         "household.quotient-declared",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -28,28 +29,18 @@ from tests.factories import make_user
 from tests.households_factories import changes
 from tests.test_billing_rules import OCTOBER, SEPTEMBER, book, invoices_of, make_family, make_world
 from tests.test_billing_rules import run as run_month
+from tests.test_documents import logged_in as login
+from tests.test_documents import stored_files, upload_folder  # noqa: F401 (a fixture)
+
+# Every test stores its files in its own folder.
+pytestmark = pytest.mark.usefixtures("upload_folder")
 
 DECLARE = "/mon-foyer/quotient"
 NOVEMBER = date(2030, 11, 5)
 
 
-@pytest.fixture
-def upload_folder(app, tmp_path, monkeypatch):
-    folder = tmp_path / "uploads"
-    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(folder))
-    monkeypatch.setitem(app.config, "UPLOAD_STORAGE", "filesystem")
-    return folder
-
-
-def stored_files(folder) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-
-def login(app, account):
-    client = app.test_client()
-    response = post(client, "/connexion", {"email": account.email, "password": account.password})
-    assert response.status_code == 303
-    return client
+def files(app) -> list[str]:
+    return stored_files(Path(app.config["UPLOAD_FOLDER"]))
 
 
 def declare(client, value: str, data: bytes | None = PDF, filename: str = "caf.pdf", **extra):
@@ -110,7 +101,7 @@ def meal_price(invoice: dict) -> int:
 # --- The journey: declared, billed at the old band, accepted, billed at the new one -----------
 
 
-def test_a_declaration_prices_nothing_until_staff_accept_it(app, upload_folder, outbox):
+def test_a_declaration_prices_nothing_until_staff_accept_it(app, outbox):
     world = make_world(app)
     account, (child,) = make_family(app, qf=None)
     book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 10))
@@ -152,7 +143,7 @@ def test_a_declaration_prices_nothing_until_staff_accept_it(app, upload_folder, 
     assert october["invoice"].family_quotient == 650
 
 
-def test_a_refused_declaration_keeps_the_last_accepted_qf(app, upload_folder, outbox):
+def test_a_refused_declaration_keeps_the_last_accepted_qf(app, outbox):
     world = make_world(app)
     account, (child,) = make_family(app, qf=900)  # band 3
     book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 10))
@@ -183,7 +174,7 @@ def test_a_refused_declaration_keeps_the_last_accepted_qf(app, upload_folder, ou
     assert [row[1] for row in declarations(app, account.household_id)] == ["refused", "sent"]
 
 
-def test_the_pages_say_what_applies_while_a_declaration_waits(app, upload_folder):
+def test_the_pages_say_what_applies_while_a_declaration_waits(app):
     today = today_in_paris()
     start = date(today.year if today.month >= 9 else today.year - 1, 9, 1)
     make_bands(app, make_school_year(app, start))
@@ -227,7 +218,7 @@ def test_the_pages_say_what_applies_while_a_declaration_waits(app, upload_folder
         ("650", b"", "caf.pdf", "Le fichier est vide."),
     ],
 )
-def test_bad_declarations_save_nothing(app, upload_folder, value, data, filename, message):
+def test_bad_declarations_save_nothing(app, value, data, filename, message):
     account = make_user(app, role="parent")
     client = login(app, account)
     before = saved(app)
@@ -235,17 +226,17 @@ def test_bad_declarations_save_nothing(app, upload_folder, value, data, filename
     assert response.status_code == 422
     assert message in text(response)
     assert saved(app) == before
-    assert stored_files(upload_folder) == []
+    assert files(app) == []
     assert qf_of(app, account.household_id) is None
 
 
-def test_spaces_and_euro_sign_are_understood(app, upload_folder):
+def test_spaces_and_euro_sign_are_understood(app):
     account = make_user(app, role="parent")
     assert declare(login(app, account), "1 200 €", png(), "caf.png").status_code == 303
     assert declarations(app, account.household_id)[0][2] == 1200
 
 
-def test_the_household_form_no_longer_sets_the_qf(app, upload_folder):
+def test_the_household_form_no_longer_sets_the_qf(app):
     account = make_user(app, role="parent")
     client = login(app, account)
     response = post(
@@ -263,25 +254,25 @@ def test_the_household_form_no_longer_sets_the_qf(app, upload_folder):
 # --- One declaration at a time ----------------------------------------------------------------
 
 
-def test_one_open_declaration_per_household(app, upload_folder):
+def test_one_open_declaration_per_household(app):
     account = make_user(app, role="parent")
     client = login(app, account)
     assert declare(client, "650").status_code == 303
-    files = stored_files(upload_folder)
+    before = files(app)
+    assert len(before) == 1
     second = declare(client, "700")
     assert second.status_code == 422
     assert "déjà en cours de vérification" in text(second)
     assert [row[2] for row in declarations(app, account.household_id)] == [650]
-    assert stored_files(upload_folder) == files
+    assert files(app) == before
 
 
-def test_the_database_keeps_one_open_declaration_even_if_the_check_is_raced(
-    app, upload_folder, monkeypatch
-):
+def test_the_database_keeps_one_open_declaration_even_if_the_check_is_raced(app, monkeypatch):
     account = make_user(app, role="parent")
     client = login(app, account)
     assert declare(client, "650").status_code == 303
-    files = stored_files(upload_folder)
+    before = files(app)
+    assert len(before) == 1
     # Two parents pressing at the same instant both pass the Python check...
     monkeypatch.setattr(quotient, "open_declaration", lambda *a: None)
     # ...the database refuses the second, the family reads why, its file is not kept.
@@ -289,10 +280,10 @@ def test_the_database_keeps_one_open_declaration_even_if_the_check_is_raced(
     assert second.status_code == 422
     assert "déjà en cours de vérification" in text(second)
     assert len(declarations(app, account.household_id)) == 1
-    assert stored_files(upload_folder) == files
+    assert files(app) == before
 
 
-def test_a_family_cancels_its_declaration_and_its_attestation_goes_with_it(app, upload_folder):
+def test_a_family_cancels_its_declaration_and_its_attestation_goes_with_it(app):
     account = make_user(app, role="parent")
     client = login(app, account)
     assert declare(client, "650").status_code == 303
@@ -304,9 +295,7 @@ def test_a_family_cancels_its_declaration_and_its_attestation_goes_with_it(app, 
     assert declare(client, "700").status_code == 303
 
 
-def test_accepting_the_attestation_from_the_documents_page_accepts_the_declaration(
-    app, upload_folder
-):
+def test_accepting_the_attestation_from_the_documents_page_accepts_the_declaration(app):
     account = make_user(app, role="parent")
     assert declare(login(app, account), "650").status_code == 303
     [(request_id, _status, _value, document_id)] = declarations(app, account.household_id)
@@ -319,7 +308,7 @@ def test_accepting_the_attestation_from_the_documents_page_accepts_the_declarati
     assert qf_of(app, account.household_id) == 650
 
 
-def test_the_attestation_type_is_made_on_first_use_and_seeded_alike(app, upload_folder):
+def test_the_attestation_type_is_made_on_first_use_and_seeded_alike(app):
     from citoyens.documents.demo import seed_demo
 
     account = make_user(app, role="parent")
@@ -343,7 +332,7 @@ def test_the_attestation_type_is_made_on_first_use_and_seeded_alike(app, upload_
 # --- Access -----------------------------------------------------------------------------------
 
 
-def test_access_rules(app, upload_folder):
+def test_access_rules(app):
     account = make_user(app, role="parent")
     client = login(app, account)
     assert declare(client, "650").status_code == 303
@@ -370,7 +359,7 @@ def test_access_rules(app, upload_folder):
     assert qf_of(app, account.household_id) is None
 
 
-def test_staff_see_the_declaration_in_their_queue(app, upload_folder):
+def test_staff_see_the_declaration_in_their_queue(app):
     account = make_user(app, role="parent")
     assert declare(login(app, account), "650").status_code == 303
     staff_client = login(app, make_user(app, role="staff"))
@@ -378,7 +367,7 @@ def test_staff_see_the_declaration_in_their_queue(app, upload_folder):
     assert "Quotient familial déclaré : 650 €" in queue
 
 
-def test_staff_accept_through_the_rule_too(app, upload_folder):
+def test_staff_accept_through_the_rule_too(app):
     """The decision handler, without HTTP: accepting copies the figure, once."""
     from citoyens.documents.uploads import check_upload
     from citoyens.requests.operations import RequestError, staff_change_status
@@ -399,7 +388,7 @@ def test_staff_accept_through_the_rule_too(app, upload_folder):
             staff_change_status(request, "refused", actor=staff, message="Trop tard")
 
 
-def test_staff_see_the_declaration_and_the_qf_it_would_replace(app, upload_folder):
+def test_staff_see_the_declaration_and_the_qf_it_would_replace(app):
     account = make_user(app, role="parent")
     with app.app_context():
         db.session.get(Household, account.household_id).family_quotient = 900
@@ -412,7 +401,7 @@ def test_staff_see_the_declaration_and_the_qf_it_would_replace(app, upload_folde
     assert f"/admin/documents/{document_id}" in page
 
 
-def test_the_attestation_is_not_sent_alone_from_my_documents(app, upload_folder):
+def test_the_attestation_is_not_sent_alone_from_my_documents(app):
     from citoyens.documents.operations import quotient_attestation_type
 
     account = make_user(app, role="parent")
@@ -422,7 +411,7 @@ def test_the_attestation_is_not_sent_alone_from_my_documents(app, upload_folder)
     client = login(app, account)
     page = text(client.get("/mes-documents"))
     assert "Attestation de quotient familial (CAF ou MSA)" in page
-    assert 'name="type_id" value="%d"' % type_id not in page
+    assert f'name="type_id" value="{type_id}"' not in page
     assert "/mon-foyer/quotient" in page
     before = saved(app)
     response = client.post(
@@ -436,4 +425,4 @@ def test_the_attestation_is_not_sent_alone_from_my_documents(app, upload_folder)
     )
     assert response.status_code == 422
     assert "s'envoie avec le montant de votre quotient" in text(response)
-    assert saved(app) == before and stored_files(upload_folder) == []
+    assert saved(app) == before and files(app) == []

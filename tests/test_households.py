@@ -506,9 +506,6 @@ def test_edit_member_refuses_bad_input_and_changes_nothing(app, client, family, 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"family_quotient": "abc"}, "Saisissez le quotient familial en chiffres"),
-        ({"family_quotient": "-5"}, "Le quotient familial doit être entre 0 et 99 999."),
-        ({"family_quotient": "9" * 5000}, "Saisissez le quotient familial en chiffres"),
         ({"postcode": "ABCDE"}, "Le code postal doit comporter 5 chiffres"),
         ({"postcode": "٤٩٢٩٠"}, "Le code postal doit comporter 5 chiffres"),
         ({"address_line": LONG}, "L'adresse ne peut pas dépasser 200 caractères."),
@@ -532,11 +529,12 @@ def test_household_form_saves_and_unticks_paperless(app, client, family):
     assert post(client, "/mon-foyer/modifier", data).status_code == 303
     with app.app_context():
         household = db.session.get(Household, family.household_id)
-        assert (household.postcode, household.family_quotient) == ("49290", 850)
+        # The QF posted with the form is ignored: a family declares it with its attestation.
+        assert (household.postcode, household.family_quotient) == ("49290", None)
         assert household.paperless_invoices is False
     assert changes(app, family.household_id)[-1][:2] == (
         "updated",
-        "address_line,postcode,city,family_quotient,paperless_invoices",
+        "address_line,postcode,city,paperless_invoices",
     )
     assert "vous recevez vos factures sur papier" in text(client.get("/mon-foyer"))
     # The same form again changes nothing and records nothing.

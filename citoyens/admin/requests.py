@@ -61,6 +61,8 @@ def _page(req, *, message_form=None, decision_form=None, announce=None, error=No
         household_url=_optional_url("admin.household", household_id=req.household_id),
         document_url=req.document_id
         and _optional_url("admin.documents_show", document_id=req.document_id),
+        # A QF declaration: the figure accepting it replaces (the declared one is the title).
+        accepted_quotient=req.household.family_quotient if req.kind == "family_quotient" else None,
         message_form=message_form or StaffMessageForm(formdata=None),
         decision_form=decision_form or DecisionForm(formdata=None),
         announce=announce,

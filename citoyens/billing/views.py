@@ -57,10 +57,13 @@ def _own_invoice(invoice_id: int):
 @bp.get("/factures")
 @parent_required
 def index():
+    from citoyens.households.quotient import quotient_status
+
     statement = rules.household_statement(current_user.household_id, rules.today())
     return render(
         "billing/index.html",
         statement=statement,
+        qf=quotient_status(current_user.household_id, rules.today()),
         mandate_url=optional_url("billing.mandate"),
         household_url=optional_url("households.edit_household"),
     )

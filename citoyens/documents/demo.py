@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from citoyens.documents.models import DocumentType
+from citoyens.documents.operations import QUOTIENT_TYPE
 from citoyens.extensions import db
 
 # code, label, scope, validity_months, until_school_year_end, health, description
@@ -47,13 +48,13 @@ DEMO_TYPES = [
         "Facture d'énergie, de téléphone ou quittance de loyer de moins de 3 mois.",
     ),
     (
-        "quotient-familial",
-        "Attestation de quotient familial",
-        "household",
-        12,
-        False,
-        False,
-        "L'attestation de la CAF ou de la MSA indiquant votre quotient familial.",
+        QUOTIENT_TYPE["code"],
+        QUOTIENT_TYPE["label"],
+        QUOTIENT_TYPE["scope"],
+        QUOTIENT_TYPE["validity_months"],
+        QUOTIENT_TYPE["until_school_year_end"],
+        QUOTIENT_TYPE["health"],
+        QUOTIENT_TYPE["description"],
     ),
 ]
 

@@ -13,6 +13,7 @@ import logging
 from typing import BinaryIO
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from citoyens import audit
@@ -58,8 +59,12 @@ def upload_document(
     checked: CheckedFile,
     actor,
     today=None,
+    review: bool = True,
 ) -> Document:
     """Store the file, make it the current document of its type for the person, open its review.
+
+    `review=False`: the caller opens the request the document belongs to (a quotient
+    familial declaration carries its attestation).
 
     The household row is locked first (PostgreSQL; SQLite serialises writers), so two
     uploads at the same time replace one another in turn and one current document remains.
@@ -105,14 +110,15 @@ def upload_document(
     try:
         db.session.add(document)
         db.session.flush()
-        open_request(
-            REVIEW_KIND,
-            household_id,
-            review_title(doc_type, person),
-            actor=actor,
-            person_id=document.person_id,
-            document_id=document.id,
-        )
+        if review:
+            open_request(
+                REVIEW_KIND,
+                household_id,
+                review_title(doc_type, person),
+                actor=actor,
+                person_id=document.person_id,
+                document_id=document.id,
+            )
         audit.record(
             "document.uploaded",
             actor=actor,
@@ -164,11 +170,11 @@ def _cancel_reviews(document_ids: list[int], actor) -> None:
 
 
 def review_request(document: Document) -> Request | None:
-    """The open review request of a document, if any."""
+    """The open request deciding a document, if any: its review, or the request it came
+    with (a quotient familial declaration), so either page decides both alike."""
     return db.session.scalar(
         select(Request)
         .where(
-            Request.kind == REVIEW_KIND,
             Request.document_id == document.id,
             Request.status.in_(OPEN_STATUSES),
         )
@@ -212,22 +218,36 @@ def decide_document(request: Request, accepted: bool, actor) -> None:
     """Accepting or refusing a review request accepts or refuses its document."""
     if request.document_id is None:
         return
-    # change_status appended the deciding event last; its message is the reason.
-    last = request.events[-1] if request.events else None
-    reason = last.body if last is not None and last.kind == "status" else None
+    reason = decision_reason(request)
     if not accepted and not reason:
         raise RequestError("Indiquez le motif du refus : il sera envoyé à la famille.")
+    if not record_review(request.document_id, accepted=accepted, actor=actor, reason=reason):
+        raise RequestError(
+            "Ce document a été remplacé ou déjà vérifié entre-temps. "
+            "Rechargez la page pour voir le document actuel."
+        )
+
+
+def decision_reason(request: Request) -> str | None:
+    """The message of the status change just appended (change_status puts it last)."""
+    last = request.events[-1] if request.events else None
+    return last.body if last is not None and last.kind == "status" else None
+
+
+def record_review(document_id: int, *, accepted: bool, actor, reason: str | None) -> bool:
+    """Mark a pending, current document accepted or refused; False (and nothing changed)
+    when it was replaced or reviewed meanwhile."""
     values = {
         "status": "accepted" if accepted else "refused",
         "reviewed_by_id": getattr(actor, "id", None),
         "reviewed_at": utcnow(),
-        "refusal_reason": None if accepted else reason[:500],
+        "refusal_reason": None if accepted else (reason or "")[:500] or None,
     }
     # Guarded like the request: a document replaced or reviewed meanwhile is left alone.
     result = db.session.execute(
         update(Document)
         .where(
-            Document.id == request.document_id,
+            Document.id == document_id,
             Document.status == "pending",
             Document.replaced_at.is_(None),
         )
@@ -235,18 +255,16 @@ def decide_document(request: Request, accepted: bool, actor) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise RequestError(
-            "Ce document a été remplacé ou déjà vérifié entre-temps. "
-            "Rechargez la page pour voir le document actuel."
-        )
-    document = db.session.get(Document, request.document_id)
+        return False
+    document = db.session.get(Document, document_id)
     for key, value in values.items():
         set_committed_value(document, key, value)
     audit.record(
         "document.accepted" if accepted else "document.refused",
         actor=actor,
-        target=f"document:{request.document_id}",
+        target=f"document:{document_id}",
     )
+    return True
 
 
 # --- Opening a file -------------------------------------------------------------------------
@@ -268,6 +286,31 @@ def open_file(document: Document, *, actor) -> BinaryIO:
 
 
 # --- Document types (staff) -----------------------------------------------------------------
+
+# The CAF/MSA attestation a quotient familial declaration carries (households.quotient).
+QUOTIENT_TYPE = {
+    "code": "quotient-familial",
+    "label": "Attestation de quotient familial (CAF ou MSA)",
+    "description": "L'attestation de la CAF ou de la MSA indiquant votre quotient familial.",
+    "scope": "household",
+    "validity_months": 12,
+    "until_school_year_end": False,
+    "health": False,
+}
+
+
+def quotient_attestation_type() -> DocumentType:
+    """The type of the QF attestation, made on first use if the commune has none yet."""
+    query = select(DocumentType).where(DocumentType.code == QUOTIENT_TYPE["code"])
+    found = db.session.scalar(query)
+    if found is not None:
+        return found
+    try:
+        with db.session.begin_nested():
+            return create_type(actor=None, **QUOTIENT_TYPE)
+    except IntegrityError:  # made by a concurrent first declaration
+        return db.session.scalar(query)
+
 
 TYPE_FIELDS = (
     "code",

@@ -19,7 +19,12 @@ from citoyens.accounts.decorators import parent_required
 from citoyens.documents import operations  # noqa: F401 (registers the review decision handler)
 from citoyens.documents.forms import UploadForm
 from citoyens.documents.models import Document, DocumentType
-from citoyens.documents.operations import discard_file, open_file, upload_document
+from citoyens.documents.operations import (
+    QUOTIENT_TYPE,
+    discard_file,
+    open_file,
+    upload_document,
+)
 from citoyens.documents.rules import (
     LINE_STATUSES,
     active_child,
@@ -40,6 +45,11 @@ from citoyens.extensions import db
 from citoyens.web import is_htmx_fragment_request, render, safe_next
 
 bp = Blueprint("documents", __name__)
+
+QUOTIENT_ELSEWHERE = (
+    "L'attestation de quotient familial s'envoie avec le montant de votre quotient : "
+    "« Mon foyer », « Déclarer mon quotient familial »."
+)
 
 
 def page_context(**extra) -> dict:
@@ -92,6 +102,9 @@ def upload():
 
     today = today_in_paris()
     error = form.file.errors[0] if form.file.errors else None
+    if doc_type.code == QUOTIENT_TYPE["code"]:
+        # Alone, the attestation would price nothing: it goes with the declared figure.
+        error = QUOTIENT_ELSEWHERE
     if error is None:
         try:
             checked = check_upload(read_limited(form.file.data.stream), form.file.data.filename)

@@ -6,7 +6,10 @@ operations a dict they can diff against the rows.
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,10 +21,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Optional, Regexp, ValidationError
 
 from citoyens.accounts.forms import new_password_field
 from citoyens.accounts.passwords import password_problem
+from citoyens.documents.uploads import ACCEPT_ATTRIBUTE
 from citoyens.forms import (
     DATE_FORMATS,
     INVALID_DATE,
@@ -131,19 +135,40 @@ def postcode_field():
     )
 
 
-def family_quotient_field():
-    return IntegerField(
-        "Quotient familial (QF)",
-        description="Le montant figurant sur votre attestation CAF ou MSA, en euros. "
+QUOTIENT_RANGE = "Le quotient familial doit être entre 0 et 99 999."
+QUOTIENT_DIGITS = "Saisissez le quotient familial en chiffres, par exemple 850."
+_QUOTIENT_SPACES = re.compile(r"[\s\u00a0\u202f]+")
+
+
+class QuotientField(IntegerField):
+    """Whole euros ("850", "1 200", "850 €"). The text is bounded before it is parsed, and
+    only ASCII digits count: a 4,000-digit value or "٨٥٠" gets a French message."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if not valuelist or not valuelist[0]:
+            return
+        raw = str(valuelist[0])
+        if len(raw) > 20:
+            raise ValueError(QUOTIENT_RANGE)
+        text = _QUOTIENT_SPACES.sub("", raw).removesuffix("€")
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(QUOTIENT_DIGITS)
+        if len(text) > 5:
+            raise ValueError(QUOTIENT_RANGE)
+        self.data = int(text)
+
+
+def family_quotient_field(label="Quotient familial (QF)", *, is_required=False, description=None):
+    return QuotientField(
+        label,
+        description=description
+        or "Le montant figurant sur l'attestation CAF ou MSA, en euros. "
         "Sans QF, le tarif le plus élevé s'applique.",
-        validators=[
-            Optional(),
-            NumberRange(
-                min=0, max=99999, message="Le quotient familial doit être entre 0 et 99 999."
-            ),
-        ],
-        invalid_value_message="Saisissez le quotient familial en chiffres, par exemple 850.",
-        render_kw={"inputmode": "numeric"},
+        validators=[InputRequired("Indiquez votre quotient familial.")]
+        if is_required
+        else [Optional()],
+        render_kw={"inputmode": "numeric", "maxlength": 8, "autocomplete": "off"},
     )
 
 
@@ -168,7 +193,6 @@ class HouseholdForm(HouseholdFormBase):
         validators=optional_text("La commune", 100),
         render_kw={"autocomplete": "address-level2"},
     )
-    family_quotient = family_quotient_field()
     paperless_invoices = BooleanField(
         "Facture en ligne : je consulte mes factures dans mon espace, sans envoi papier",
     )
@@ -359,4 +383,23 @@ class AcceptInvitationForm(FlaskForm):
 
 
 class QuotientForm(FlaskForm):
+    """Staff correct the accepted QF (empty: unknown, top band)."""
+
     family_quotient = family_quotient_field()
+
+
+class QuotientDeclarationForm(FlaskForm):
+    """A family declares its QF with the attestation; staff verify both before it prices."""
+
+    family_quotient = family_quotient_field(
+        "Votre quotient familial (en euros)",
+        is_required=True,
+        description="Le montant indiqué sur votre attestation CAF ou MSA, par exemple 650.",
+    )
+    attestation = FileField(
+        "Attestation CAF ou MSA",
+        description="PDF, JPEG, PNG ou HEIC, 10 Mo au plus : l'attestation où figure ce "
+        "quotient familial.",
+        validators=[FileRequired("Joignez votre attestation CAF ou MSA.")],
+        render_kw={"accept": ACCEPT_ATTRIBUTE},
+    )

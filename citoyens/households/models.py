@@ -38,7 +38,8 @@ class Household(db.Model):
     address_extra: Mapped[str | None] = mapped_column(String(200))
     postcode: Mapped[str | None] = mapped_column(String(10))
     city: Mapped[str | None] = mapped_column(String(100))
-    # Quotient familial (CAF/MSA), in euros; None means unknown (top tariff band).
+    # Quotient familial (CAF/MSA), in euros, as accepted by staff: the one invoices use.
+    # None means unknown (top tariff band). A family's own figure is a QuotientDeclaration.
     family_quotient: Mapped[int | None] = mapped_column()
     # "Facture en ligne": on by default; nothing to do with paying online.
     paperless_invoices: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -147,6 +148,22 @@ class HouseholdChange(db.Model):
 
     actor = relationship("User")
     person = relationship("Person")
+
+
+class QuotientDeclaration(db.Model):
+    """The QF a family declared with its CAF/MSA attestation: the figure its "family_quotient"
+    request is about. It prices nothing until staff accept the request, which copies it
+    to `Household.family_quotient`; the attestation is the request's document."""
+
+    __tablename__ = "quotient_declarations"
+    __table_args__ = (
+        CheckConstraint("family_quotient >= 0 AND family_quotient <= 99999", name="range"),
+    )
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    family_quotient: Mapped[int] = mapped_column()
 
 
 class Invitation(db.Model):

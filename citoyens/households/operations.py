@@ -82,9 +82,12 @@ def record_change(
 # --- The household itself -------------------------------------------------------------------
 
 
-def update_household(household: Household, data: dict, *, actor) -> list[str]:
-    """Change address, QF or paperless flag; return the names of the fields that changed."""
-    changed = _apply(household, data, rules.HOUSEHOLD_FIELDS)
+def update_household(
+    household: Household, data: dict, *, actor, fields: Iterable[str] = rules.HOUSEHOLD_FIELDS
+) -> list[str]:
+    """Change address or paperless flag (what a family may); return the names of the fields
+    that changed. The quotient familial only through `set_family_quotient` (staff)."""
+    changed = _apply(household, data, fields)
     if changed:
         record_change(household.id, "updated", actor=actor, fields=changed)
         audit.record(
@@ -98,8 +101,10 @@ def update_household(household: Household, data: dict, *, actor) -> list[str]:
 
 
 def set_family_quotient(household: Household, value: int | None, *, actor) -> list[str]:
-    """Staff correct the QF (e.g. from the CAF attestation)."""
-    return update_household(household, {"family_quotient": value}, actor=actor)
+    """Staff correct the QF (e.g. from the CAF attestation); the history says who."""
+    return update_household(
+        household, {"family_quotient": value}, actor=actor, fields=("family_quotient",)
+    )
 
 
 def confirm_civil_status(household: Household, *, actor) -> None:

@@ -38,12 +38,13 @@ DIETS = {
 SEXES = {"F": "Fille", "M": "Garçon"}
 CIVILITIES = {"M.": "M.", "Mme": "Mme"}
 
+# What a family may set on its household. Not the quotient familial: a family declares it
+# with its attestation and staff accept it (households.quotient).
 HOUSEHOLD_FIELDS = (
     "address_line",
     "address_extra",
     "postcode",
     "city",
-    "family_quotient",
     "paperless_invoices",
 )
 # Fields of the membership (per household), not of the person.
@@ -127,6 +128,10 @@ ACTION_LABELS = {
     "removed": "Retrait du foyer",
     "invited": "Invitation envoyée",
     "joined": "Espace créé sur invitation",
+    "quotient_declared": "Quotient familial déclaré (en attente de vérification)",
+    "quotient_accepted": "Quotient familial déclaré accepté",
+    "quotient_refused": "Quotient familial déclaré refusé",
+    "quotient_withdrawn": "Déclaration de quotient familial annulée",
 }
 
 MAX_OPEN_INVITATIONS = 5

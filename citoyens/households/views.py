@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db, limiter
+from citoyens.forms import today_in_paris
 from citoyens.households import operations as ops  # also registers the removal decision
-from citoyens.households import rules
+from citoyens.households import quotient, rules
 from citoyens.households.forms import (
     INLINE_SKIPPED_TYPES,
     MEMBER_FORMS,
@@ -22,6 +23,7 @@ from citoyens.households.forms import (
     ChildForm,
     HouseholdForm,
     InviteForm,
+    QuotientDeclarationForm,
     RemovalForm,
 )
 from citoyens.households.models import Household, Person
@@ -105,7 +107,13 @@ def index():
     page = rules.household_page(current_user.household_id)
     if page is None:
         abort(404)
-    return render("households/index.html", page=page, diets=rules.DIETS, just_checked=False)
+    return render(
+        "households/index.html",
+        page=page,
+        diets=rules.DIETS,
+        just_checked=False,
+        qf=quotient.quotient_status(page.household.id, today_in_paris(), page.household),
+    )
 
 
 @bp.post("/mon-foyer/etat-civil-verifie")
@@ -143,6 +151,52 @@ def edit_household():
         )
         return redirect(url_for("households.index"), 303)
     return render("households/household_form.html", form=form, status=_status(form))
+
+
+@bp.route("/mon-foyer/quotient", methods=["GET", "POST"])
+@parent_required
+def declare_quotient():
+    """The family declares its QF with the attestation: a request, not a change of price."""
+    from citoyens.documents.operations import discard_file
+    from citoyens.documents.uploads import UploadError, check_upload, read_limited
+
+    household_id = current_user.household_id
+    form = QuotientDeclarationForm()
+    error = None
+    if form.validate_on_submit():
+        upload = form.attestation.data
+        try:
+            checked = check_upload(read_limited(upload.stream), upload.filename)
+            request_ = quotient.declare_family_quotient(
+                household_id, form.family_quotient.data, checked, actor=current_user
+            )
+        except UploadError as exc:
+            form.attestation.errors.append(str(exc))
+        except quotient.QuotientError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            attestation = request_.document
+            try:
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                discard_file(attestation)
+                raise
+            flash(
+                f"Votre quotient familial de {form.family_quotient.data} € est envoyé avec son "
+                "attestation. Il s'appliquera à vos factures une fois vérifié par les services ; "
+                "suivez la demande dans « Demandes ».",
+                "success",
+            )
+            return redirect(url_for("households.index", _anchor="quotient"), 303)
+    return render(
+        "households/quotient_form.html",
+        form=form,
+        error=error,
+        qf=quotient.quotient_status(household_id, today_in_paris()),
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.route("/mon-foyer/ajouter/<role_slug>", methods=["GET", "POST"])

@@ -15,6 +15,7 @@ REQUEST_KINDS = {
     "document_review": "Vérification d'un document",
     "enrolment": "Inscription",
     "place_request": "Demande de place en multi-accueil",
+    "family_quotient": "Quotient familial",
 }
 
 REQUEST_STATUSES = {
@@ -50,6 +51,14 @@ class Request(db.Model):
             unique=True,
             sqlite_where=text("kind = 'member_removal' AND status IN ('sent', 'in_review')"),
             postgresql_where=text("kind = 'member_removal' AND status IN ('sent', 'in_review')"),
+        ),
+        # At most one quotient familial declaration waiting for staff per household.
+        Index(
+            "uq_requests_open_quotient",
+            "household_id",
+            unique=True,
+            sqlite_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
+            postgresql_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
         ),
     )
 

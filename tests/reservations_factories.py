@@ -61,7 +61,7 @@ def make_bookable_offer(
     activities: int = 2,
     capacity: int = 30,
     weekdays: str = "1,2,4,5",
-    calendar: str = "school_days",
+    calendar: str = "term",
     cutoff_hours: int = 72,
     starts: tuple[time, ...] = (time(7, 30), time(12, 0), time(16, 30)),
     generate: bool = True,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import holidays as public_holidays
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, select
 from vacances_scolaires_france import SchoolHolidayDates
 
 from citoyens.extensions import db
@@ -19,7 +19,6 @@ from citoyens.reservations.models import ActivityDay, Booking, Closure, Holiday
 from citoyens.services.models import Activity, SchoolYear
 
 ZONE = "B"  # académie de Nantes
-WEDNESDAY = 3
 
 
 @dataclass(frozen=True)
@@ -47,18 +46,18 @@ def opening_days(
     school_holidays: list[Period],
     closures: list[Period],
 ) -> list[date]:
-    """The activity's weekdays between `first` and `last` (DOMAIN.md "Calendar"):
-    minus public holidays; minus school holidays for school-time activities, or only
-    school holidays and Wednesdays for the accueil de loisirs; minus closures."""
+    """The activity's weekdays between `first` and `last` in the periods it runs in
+    (DOMAIN.md "Calendar"): term time ("term"), school holidays ("holidays") or both;
+    minus public holidays, minus closures."""
     wanted = set(weekdays)
     days = []
     for day in days_between(first, last):
         if day.isoweekday() not in wanted or day in public:
             continue
         in_holidays = any(day in period for period in school_holidays)
-        if calendar == "school_days" and in_holidays:
+        if calendar == "term" and in_holidays:
             continue
-        if calendar == "leisure_days" and not (in_holidays or day.isoweekday() == WEDNESDAY):
+        if calendar == "holidays" and not in_holidays:
             continue
         if any(day in period for period in closures):
             continue
@@ -266,24 +265,3 @@ def generate_days(school_year: SchoolYear, activities: list[Activity] | None = N
         ).rowcount
     db.session.flush()
     return result
-
-
-def set_day_capacity(day: ActivityDay, capacity: int, now=None) -> bool:
-    """Change one day's capacity; refused (False) below the children already booked.
-
-    New places go first to the children waiting (first come, first served) while the day
-    is still before its cut-off.
-    """
-    from citoyens.reservations.operations import promote_waiting
-    from citoyens.reservations.rules import cutoff_at, now_utc
-
-    changed = db.session.execute(
-        update(ActivityDay)
-        .where(ActivityDay.id == day.id, ActivityDay.booked <= capacity)
-        .values(capacity=capacity)
-    ).rowcount
-    db.session.refresh(day)
-    if changed and (now or now_utc()) < cutoff_at(day.activity, day.day):
-        promote_waiting(day.id)
-        db.session.refresh(day)
-    return changed == 1

@@ -80,11 +80,12 @@ class ServiceDocument(db.Model):
     document_type = relationship("DocumentType")
 
 
+# The periods an activity runs in (DOMAIN.md "Calendar"), on its weekdays, minus public
+# holidays and closures. "both": the crèche, every weekday of the year.
 CALENDAR_KINDS = {
-    "school_days": "Jours d'école",
-    "leisure_days": "Mercredis et vacances scolaires",
-    # The crèche: every weekday of the year but public holidays and closures.
-    "weekdays": "Tous les jours de semaine",
+    "term": "En période scolaire",
+    "holidays": "Pendant les vacances scolaires",
+    "both": "Toute l'année (période scolaire et vacances)",
 }
 ACTIVITY_UNITS = {"day": "Journée", "half_day": "Demi-journée"}
 
@@ -94,7 +95,7 @@ class Activity(db.Model):
 
     __tablename__ = "activities"
     __table_args__ = (
-        CheckConstraint("calendar IN ('school_days', 'leisure_days', 'weekdays')", name="calendar"),
+        CheckConstraint("calendar IN ('term', 'holidays', 'both')", name="calendar"),
         CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name="unit"),
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("cutoff_hours >= 0", name="cutoff"),
@@ -112,15 +113,34 @@ class Activity(db.Model):
     end_time: Mapped[time] = mapped_column(Time)
     capacity: Mapped[int] = mapped_column()
     cutoff_hours: Mapped[int] = mapped_column(default=72, server_default="72")
-    calendar: Mapped[str] = mapped_column(String(15), default="school_days")
+    calendar: Mapped[str] = mapped_column(String(15), default="term")
     unit: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Activities of one set exclude each other on a date (journée / matin / après-midi):
+    # bookings copy it, and a partial unique index refuses the second one.
+    exclusion_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exclusion_sets.id", ondelete="SET NULL"), index=True
+    )
 
     service: Mapped[Service] = relationship(back_populates="activities")
+    exclusion_set: Mapped[ExclusionSet | None] = relationship()
 
     @property
     def weekday_numbers(self) -> list[int]:
         return [int(day) for day in self.weekdays.split(",") if day]
+
+
+class ExclusionSet(db.Model):
+    """Activities of a service a child may hold only one of on a date."""
+
+    __tablename__ = "exclusion_sets"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_exclusion_sets_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
 
 
 class SchoolYear(db.Model):

@@ -565,7 +565,7 @@ def test_activation_with_a_forged_value_is_400(app, admin_client):
         ({"capacity": "beaucoup"}, "Saisissez un nombre entier, par exemple 12."),
         ({"cutoff_hours": "721"}, "Le délai de réservation doit être entre 0 et 720."),
         ({"cutoff_hours": "-1"}, "Le délai de réservation doit être entre 0 et 720."),
-        ({"calendar": "weekends"}, "Choisissez un des calendriers proposés."),
+        ({"calendar": "weekends"}, "Choisissez une des périodes proposées."),
         ({"unit": "hour"}, "Choisissez « Aucune », « Journée » ou « Demi-journée »."),
     ],
 )

@@ -305,8 +305,9 @@ REFUSALS = {
 def _change_message(action: str, outcome: ops.Outcome, late: bool, what: str) -> tuple[str, bool]:
     """(French message, whether it is an error) for one day's booking action."""
     if outcome.refused:
-        reason = next(iter(outcome.refused.values()))
-        return f"Rien n'a été fait pour {what} : {REFUSALS.get(reason, reason)}.", True
+        day_id, reason = next(iter(outcome.refused.items()))
+        text = outcome.details.get(day_id) or REFUSALS.get(reason, reason)
+        return f"Rien n'a été fait pour {what} : {text}.", True
     if outcome.booked:
         return f"Réservé : {what}.", False
     if outcome.waiting:

@@ -58,13 +58,15 @@ def held_on(child_id: int, dates: set[date], set_ids: set[int]) -> dict[tuple[da
     return {(day, set_id): (day_id, name) for day, set_id, day_id, name in rows}
 
 
-def held_by_children(child_ids: list[int], first: date, last: date) -> dict[tuple, str]:
-    """(child id, date, set id) -> activity name of the live bookings in an exclusion set
-    between two dates, for the planner's preview. One query."""
+def held_by_children(child_ids: list[int], first: date, last: date) -> dict[tuple, tuple]:
+    """(child id, date, set id) -> (activity id, name) of the live bookings in an exclusion
+    set between two dates, for the planner's preview. One query."""
     if not child_ids:
         return {}
     rows = db.session.execute(
-        select(Booking.child_id, Booking.day, Booking.exclusion_set_id, Activity.name)
+        select(
+            Booking.child_id, Booking.day, Booking.exclusion_set_id, Activity.id, Activity.name
+        )
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
         .where(
@@ -75,7 +77,7 @@ def held_by_children(child_ids: list[int], first: date, last: date) -> dict[tupl
             Booking.status.in_(LIVE_STATUSES),
         )
     ).all()
-    return {(child_id, day, set_id): name for child_id, day, set_id, name in rows}
+    return {(child, day, set_id): (aid, name) for child, day, set_id, aid, name in rows}
 
 
 def first_name_of(child_id: int) -> str:
@@ -199,3 +201,16 @@ def create_exclusion_set(service: Service, name: str, activity_ids: list[int], *
         "exclusion_set.created", actor=actor, target=f"exclusion_set:{group.id}", details=name
     )
     return group
+
+
+def delete_exclusion_set(set_id: int, *, actor) -> str:
+    """Remove a set: its activities (and their bookings) exclude each other no more."""
+    group = db.session.get(ExclusionSet, set_id)
+    members = db.session.scalars(select(Activity).where(Activity.exclusion_set_id == set_id))
+    for activity in list(members):
+        set_activity_exclusion(activity, None, actor=actor)
+    name = group.name
+    db.session.delete(group)
+    db.session.flush()
+    audit.record("exclusion_set.deleted", actor=actor, target=f"exclusion_set:{set_id}")
+    return name

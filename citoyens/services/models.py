@@ -88,6 +88,30 @@ CALENDAR_KINDS = {
     "both": "Toute l'année (période scolaire et vacances)",
 }
 ACTIVITY_UNITS = {"day": "Journée", "half_day": "Demi-journée"}
+CALENDAR_WORDS = {
+    "term": "en période scolaire",
+    "holidays": "pendant les vacances scolaires",
+    "both": "toute l'année",
+}
+DAY_NAMES = dict(enumerate(("lundi", "mardi", "mercredi", "jeudi", "vendredi"), start=1))
+DAY_NAMES.update({6: "samedi", 7: "dimanche"})
+
+
+def describe_calendar(weekdays: list[int], calendar: str) -> str:
+    """When an activity opens, in words: "les mercredis en période scolaire", "du lundi au
+    vendredi pendant les vacances scolaires", "les lundis, mardis, jeudis et vendredis en
+    période scolaire", "du lundi au vendredi toute l'année"."""
+    days = sorted(set(weekdays))
+    period = CALENDAR_WORDS.get(calendar, "")
+    if not days:
+        return ""
+    if len(days) >= 3 and days == list(range(days[0], days[-1] + 1)):
+        when = f"du {DAY_NAMES[days[0]]} au {DAY_NAMES[days[-1]]}"
+    else:
+        names = [f"{DAY_NAMES[day]}s" for day in days]
+        listed = ", ".join(names[:-1]) + " et " + names[-1] if len(names) > 1 else names[0]
+        when = f"les {listed}"
+    return f"{when} {period}".strip()
 
 
 class Activity(db.Model):
@@ -128,6 +152,11 @@ class Activity(db.Model):
     @property
     def weekday_numbers(self) -> list[int]:
         return [int(day) for day in self.weekdays.split(",") if day]
+
+    @property
+    def calendar_words(self) -> str:
+        """ "les mercredis en période scolaire" (the enrolment form, catalogue, admin)."""
+        return describe_calendar(self.weekday_numbers, self.calendar)
 
 
 class ExclusionSet(db.Model):

@@ -265,3 +265,74 @@ def generate_days(school_year: SchoolYear, activities: list[Activity] | None = N
         ).rowcount
     db.session.flush()
     return result
+
+
+def regenerate_all(today: date) -> Generated:
+    """Regenerate the days of every active activity for the current and next school years
+    (the migration to calendar periods calls it). Days that should no longer exist are
+    deleted when nobody stands on them, else closed with their bookings kept, never
+    cancelled: `off_calendar_bookings` lists them for staff to move or cancel."""
+    years = db.session.scalars(
+        select(SchoolYear)
+        .where(SchoolYear.ends_on >= today)
+        .order_by(SchoolYear.starts_on)
+        .limit(2)
+    ).all()
+    total = Generated()
+    for year in years:
+        done = generate_days(year)
+        total.created += done.created
+        total.removed += done.removed
+        total.closed += done.closed
+        total.reopened += done.reopened
+    return total
+
+
+@dataclass
+class OffCalendarDay:
+    """A closed day some children still hold (booked or waiting): staff move or cancel."""
+
+    day: ActivityDay
+    bookings: list[Booking]
+
+
+@dataclass
+class OffCalendar:
+    activity: Activity
+    days: list[OffCalendarDay]
+
+
+def off_calendar_bookings(school_year: SchoolYear, service_ids=None) -> list[OffCalendar]:
+    """The days of the school year that are closed but keep live bookings (a day no longer
+    in its activity's calendar after a regeneration), per activity, with the children.
+    `service_ids`: only those services' (None: all). One query."""
+    from sqlalchemy.orm import contains_eager
+
+    from citoyens.households.models import Person
+
+    query = (
+        select(Booking)
+        .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
+        .join(Activity, Activity.id == ActivityDay.activity_id)
+        .join(Person, Person.id == Booking.child_id)
+        .options(
+            contains_eager(Booking.activity_day).contains_eager(ActivityDay.activity),
+            contains_eager(Booking.child),
+        )
+        .where(
+            ActivityDay.school_year_id == school_year.id,
+            ActivityDay.closed.is_(True),
+            Booking.status.in_(("booked", "waiting")),
+        )
+        .order_by(Activity.name, Activity.id, ActivityDay.day, Person.last_name, Person.id)
+    )
+    if service_ids is not None:
+        query = query.where(Activity.service_id.in_(service_ids))
+    result: dict[int, OffCalendar] = {}
+    for booking in db.session.scalars(query):
+        row = booking.activity_day
+        entry = result.setdefault(row.activity_id, OffCalendar(row.activity, []))
+        if not entry.days or entry.days[-1].day.id != row.id:
+            entry.days.append(OffCalendarDay(row, []))
+        entry.days[-1].bookings.append(booking)
+    return list(result.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, time
 
+import html
 import re
 
 import pytest
@@ -101,7 +102,8 @@ def book(app, household_id, child_id, day_ids_, **kwargs):
 
 def text_of(response) -> str:
     """The page's text, tags dropped and spaces folded."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+    page = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return re.sub(r"\s+", " ", html.unescape(page))
 
 
 HELD = "Enfant0 a déjà « Mercredi journée » le mercredi 4 décembre"
@@ -110,9 +112,7 @@ HELD = "Enfant0 a déjà « Mercredi journée » le mercredi 4 décembre"
 # --- The rule and the database ----------------------------------------------------------------
 
 
-def test_book_days_refuses_the_second_activity_of_a_set_and_names_the_first(
-    app, parent, goulidons
-):
+def test_book_days_refuses_the_second_activity_of_a_set_and_names_the_first(app, parent, goulidons):
     child = goulidons["children"][0]
     journee, demi = (days[WEDNESDAY] for days in goulidons["days"])
     assert book(app, parent.household_id, child, [journee]).booked == [journee]
@@ -161,9 +161,7 @@ def test_a_waiting_place_holds_the_date_and_promotion_makes_no_double(app, paren
     child, sibling = goulidons["children"]
     journee, demi = (days[WEDNESDAY] for days in goulidons["days"])
     set_capacity(app, journee, 0)
-    assert book(app, parent.household_id, child, [journee], waiting_list=True).waiting == [
-        journee
-    ]
+    assert book(app, parent.household_id, child, [journee], waiting_list=True).waiting == [journee]
     outcome = book(app, parent.household_id, child, [demi])
     assert outcome.refused == {demi: "incompatible"} and outcome.reason(demi) == HELD
     # A place frees on the journée: the waiting child gets it, holding one activity still.
@@ -217,9 +215,7 @@ def test_toggle_refuses_the_second_with_a_message_naming_the_first(
     assert live(app, child) == [(journee, "booked")]
 
 
-def test_the_week_form_books_one_of_two_ticked_and_says_why(
-    app, client, auth, parent, goulidons
-):
+def test_the_week_form_books_one_of_two_ticked_and_says_why(app, client, auth, parent, goulidons):
     child = goulidons["children"][0]
     journee, demi = (days[WEDNESDAY] for days in goulidons["days"])
     auth.login(parent)
@@ -233,9 +229,7 @@ def test_the_week_form_books_one_of_two_ticked_and_says_why(
     assert live(app, child) == [(demi, "booked")]
 
 
-def test_the_planner_shows_and_skips_the_days_already_held(
-    app, client, auth, parent, goulidons
-):
+def test_the_planner_shows_and_skips_the_days_already_held(app, client, auth, parent, goulidons):
     child = goulidons["children"][0]
     journee = goulidons["days"][0][WEDNESDAY]
     book(app, parent.household_id, child, [journee])

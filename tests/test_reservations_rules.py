@@ -94,9 +94,7 @@ def test_term_days_skip_school_holidays_public_holidays_and_closures():
 
 def test_holiday_days_are_only_school_holiday_weekdays_but_public_holidays():
     # "Vacances journée": no term Wednesday (16 October, 6 and 13 November) any more.
-    assert days_open([1, 2, 3, 4, 5], "holidays") == (
-        october(21, 22, 23, 24, 25, 28, 29, 30, 31)
-    )
+    assert days_open([1, 2, 3, 4, 5], "holidays") == (october(21, 22, 23, 24, 25, 28, 29, 30, 31))
 
 
 def test_term_and_holidays_never_share_a_date():

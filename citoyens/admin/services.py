@@ -202,9 +202,7 @@ def activities_new(service_id: int):
     if form.validate_on_submit():
         activity = operations.create_activity(service, actor=current_user, **form.values())
         # A new activity has no booking: joining a set cannot conflict.
-        exclusions.set_activity_exclusion(
-            activity, form.exclusion_set_id.data, actor=current_user
-        )
+        exclusions.set_activity_exclusion(activity, form.exclusion_set_id.data, actor=current_user)
         db.session.commit()
         flash(f"Activité « {activity.name} » ajoutée.", "success")
         return redirect(url_for("admin.services_show", service_id=service.id), 303)

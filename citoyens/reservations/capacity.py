@@ -100,9 +100,7 @@ def apply_activity_capacity(activity: Activity, now: datetime | None = None) -> 
         .where(
             ActivityDay.id.in_(changed),
             ActivityDay.booked < ActivityDay.capacity,
-            ActivityDay.id.in_(
-                select(Booking.activity_day_id).where(Booking.status == "waiting")
-            ),
+            ActivityDay.id.in_(select(Booking.activity_day_id).where(Booking.status == "waiting")),
         )
         .order_by(ActivityDay.day)
     ).all()

@@ -64,9 +64,7 @@ def held_by_children(child_ids: list[int], first: date, last: date) -> dict[tupl
     if not child_ids:
         return {}
     rows = db.session.execute(
-        select(
-            Booking.child_id, Booking.day, Booking.exclusion_set_id, Activity.id, Activity.name
-        )
+        select(Booking.child_id, Booking.day, Booking.exclusion_set_id, Activity.id, Activity.name)
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
         .where(
@@ -178,9 +176,7 @@ def create_exclusion_set(service: Service, name: str, activity_ids: list[int], *
         raise ExclusionError(f"Le service a déjà un groupe nommé « {name} ».")
     activities = list(
         db.session.scalars(
-            select(Activity).where(
-                Activity.id.in_(activity_ids), Activity.service_id == service.id
-            )
+            select(Activity).where(Activity.id.in_(activity_ids), Activity.service_id == service.id)
         )
     )
     if len(activities) < 2 or len(activities) != len(set(activity_ids)):

@@ -4,10 +4,9 @@ the database refuses the second one besides (DOMAIN.md "Calendar")."""
 
 from __future__ import annotations
 
-from datetime import date, time
-
 import html
 import re
+from datetime import date, time
 
 import pytest
 from sqlalchemy import insert, select
@@ -146,9 +145,8 @@ def test_the_database_refuses_a_second_live_booking_of_a_set(app, parent, goulid
             "household_id": parent.household_id,
             "status": "waiting",
         }
-        with pytest.raises(IntegrityError) as error:
-            with db.session.begin_nested():
-                db.session.execute(insert(Booking), [row])
+        with pytest.raises(IntegrityError) as error, db.session.begin_nested():
+            db.session.execute(insert(Booking), [row])
         assert EXCLUSION_INDEX in str(error.value) or "UNIQUE" in str(error.value)
         # The copied columns were filled by the insert's defaults (day, set).
         db.session.execute(insert(Booking), [{**row, "status": "cancelled"}])

@@ -21,8 +21,8 @@ from citoyens.forms import parse_id
 from citoyens.households.models import Household
 from citoyens.households.rules import household_names
 from citoyens.reservations import exports, staff
-from citoyens.reservations.capacity import over_capacity_warning, set_day_capacity
 from citoyens.reservations import operations as ops
+from citoyens.reservations.capacity import over_capacity_warning, set_day_capacity
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking
 from citoyens.reservations.rules import STATES, child_of, children_of
 from citoyens.services.rules import staff_can_see_household

@@ -4,8 +4,6 @@ keeps every booking and lists the days that should no longer exist for staff."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import date, time
 
 import pytest
@@ -26,12 +24,8 @@ from tests.reservations_factories import (
     day_ids,
     enrol_accepted,
     make_bookable_offer,
+    text_of,
 )
-
-
-def text_of(response) -> str:
-    page = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
-    return re.sub(r"\s+", " ", html.unescape(page))
 
 
 @pytest.mark.parametrize(

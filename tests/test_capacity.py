@@ -4,8 +4,6 @@ booking; the conditional UPDATE still refuses newcomers."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -26,6 +24,7 @@ from tests.reservations_factories import (
     day_row,
     enrol_accepted,
     make_bookable_offer,
+    text_of,
 )
 
 WARNING = (
@@ -39,11 +38,6 @@ def frozen_clock(monkeypatch):
     clock = {"now": EARLY}
     monkeypatch.setattr(rules, "now_utc", lambda: clock["now"])
     return clock
-
-
-def text_of(response) -> str:
-    page = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
-    return re.sub(r"\s+", " ", html.unescape(page))
 
 
 def crowd(app, offer, count: int):

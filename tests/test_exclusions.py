@@ -4,8 +4,6 @@ the database refuses the second one besides (DOMAIN.md "Calendar")."""
 
 from __future__ import annotations
 
-import html
-import re
 from datetime import date, time
 
 import pytest
@@ -29,6 +27,7 @@ from tests.reservations_factories import (
     enrol_accepted,
     make_bookable_offer,
     set_capacity,
+    text_of,
 )
 
 WEDNESDAY = date(2030, 12, 4)
@@ -97,12 +96,6 @@ def book(app, household_id, child_id, day_ids_, **kwargs):
         outcome = book_days(household_id, child_id, day_ids_, actor=None, now=EARLY, **kwargs)
         db.session.commit()
         return outcome
-
-
-def text_of(response) -> str:
-    """The page's text, tags dropped and spaces folded."""
-    page = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
-    return re.sub(r"\s+", " ", html.unescape(page))
 
 
 HELD = "Enfant0 a déjà « Mercredi journée » le mercredi 4 décembre"

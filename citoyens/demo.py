@@ -17,6 +17,7 @@ from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.services.models import (
     Activity,
     EnrolmentWindow,
+    ExclusionSet,
     SchoolYear,
     Service,
     ServiceDocument,
@@ -79,26 +80,34 @@ SERVICE_DOCUMENTS = {
     "aps": ("justificatif-domicile",),
     "restauration": ("justificatif-domicile",),
 }
-# code: (name, weekdays, start, end, capacity, calendar, unit)
+# code: (name, weekdays, start, end, capacity, calendar, unit); calendar: the periods the
+# activity runs in, "term", "holidays" or "both" (DOMAIN.md "Calendar").
 DEMO_ACTIVITIES = {
     "aps": [
-        ("Accueil du matin", "1,2,4,5", time(7, 15), time(8, 45), 60, "school_days", None),
-        ("Accueil du soir", "1,2,4,5", time(16, 30), time(18, 45), 80, "school_days", None),
+        # Morning and evening: different times, a child may hold both.
+        ("Accueil du matin", "1,2,4,5", time(7, 15), time(8, 45), 60, "term", None),
+        ("Accueil du soir", "1,2,4,5", time(16, 30), time(18, 45), 80, "term", None),
     ],
     "restauration": [
-        ("Repas du midi", "1,2,4,5", time(12, 0), time(13, 30), 600, "school_days", None),
+        ("Repas du midi", "1,2,4,5", time(12, 0), time(13, 30), 600, "term", None),
     ],
     "goulidons": [
-        ("Mercredi journée", "3", time(8, 30), time(17, 30), 80, "leisure_days", "day"),
+        ("Mercredi journée", "3", time(8, 30), time(17, 30), 80, "term", "day"),
         # The morning one; an afternoon (13:30-17:30) would be a second activity.
-        ("Mercredi demi-journée", "3", time(8, 30), time(12, 0), 40, "leisure_days", "half_day"),
-        ("Vacances journée", "1,2,3,4,5", time(8, 30), time(17, 30), 100, "leisure_days", "day"),
+        ("Mercredi demi-journée", "3", time(8, 30), time(12, 0), 40, "term", "half_day"),
+        ("Vacances journée", "1,2,3,4,5", time(8, 30), time(17, 30), 100, "holidays", "day"),
     ],
-    # The crèche opens on weekdays all year but the model knows only two calendars:
-    # "school_days" is the nearer one until a third kind exists.
+    # The crèche opens on weekdays all year, term time and school holidays.
     "multiaccueil": [
-        ("Accueil régulier", "1,2,3,4,5", time(7, 30), time(18, 30), 30, "weekdays", None),
+        ("Accueil régulier", "1,2,3,4,5", time(7, 30), time(18, 30), 30, "both", None),
     ],
+}
+# code: (name of the set, its activities): a child holds one of them per date.
+DEMO_EXCLUSION_SETS = {
+    "goulidons": (
+        "Une seule formule par jour",
+        ("Mercredi journée", "Mercredi demi-journée", "Vacances journée"),
+    ),
 }
 DEMO_SCHOOL_YEARS = ("2025-2026", "2026-2027", "2027-2028")
 # school year: (opens_on, closes_on), the same for every service
@@ -159,6 +168,12 @@ def _configure_services(services: dict[str, Service]) -> int:
             if type_id is not None and type_id not in linked:
                 db.session.add(ServiceDocument(service_id=service.id, document_type_id=type_id))
                 created += 1
+        exclusion = DEMO_EXCLUSION_SETS.get(code)
+        group = None
+        if exclusion is not None:
+            group = ExclusionSet(service_id=service.id, name=exclusion[0])
+            db.session.add(group)
+            db.session.flush()
         for name, weekdays, start, end, capacity, calendar, unit in activities:
             db.session.add(
                 Activity(
@@ -171,6 +186,7 @@ def _configure_services(services: dict[str, Service]) -> int:
                     cutoff_hours=72,
                     calendar=calendar,
                     unit=unit,
+                    exclusion_set_id=group.id if group and name in exclusion[1] else None,
                 )
             )
             created += 1

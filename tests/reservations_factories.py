@@ -7,7 +7,9 @@ Each commits in its own app context and returns ids. Dates are fixed (school yea
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -61,7 +63,7 @@ def make_bookable_offer(
     activities: int = 2,
     capacity: int = 30,
     weekdays: str = "1,2,4,5",
-    calendar: str = "school_days",
+    calendar: str = "term",
     cutoff_hours: int = 72,
     starts: tuple[time, ...] = (time(7, 30), time(12, 0), time(16, 30)),
     generate: bool = True,
@@ -174,3 +176,9 @@ def set_capacity(app, activity_day_id: int, capacity: int) -> None:
     with app.app_context():
         db.session.get(ActivityDay, activity_day_id).capacity = capacity
         db.session.commit()
+
+
+def text_of(response) -> str:
+    """A page's text: tags dropped, entities decoded, spaces folded."""
+    page = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return re.sub(r"\s+", " ", html.unescape(page))

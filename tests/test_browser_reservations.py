@@ -104,7 +104,7 @@ def family(live_server) -> Family:
                 end_time=ends,
                 capacity=30,
                 cutoff_hours=72,
-                calendar="school_days",
+                calendar="term",
             )
             for name, begins, ends in ACTIVITIES
         ]

@@ -86,40 +86,47 @@ def november(*days):
     return [date(2030, 11, d) for d in days]
 
 
-def test_school_days_skip_school_holidays_public_holidays_and_closures():
-    assert days_open([1, 2, 4, 5], "school_days") == (
+def test_term_days_skip_school_holidays_public_holidays_and_closures():
+    assert days_open([1, 2, 4, 5], "term") == (
         october(14, 15, 17, 18) + november(4, 5, 7, 8, 12, 15)
     )
 
 
-def test_leisure_days_are_wednesdays_and_school_holiday_weekdays_but_public_holidays():
-    assert days_open([1, 2, 3, 4, 5], "leisure_days") == (
-        october(16, 21, 22, 23, 24, 25, 28, 29, 30, 31) + november(6, 13)
-    )
+def test_holiday_days_are_only_school_holiday_weekdays_but_public_holidays():
+    # "Vacances journée": no term Wednesday (16 October, 6 and 13 November) any more.
+    assert days_open([1, 2, 3, 4, 5], "holidays") == (october(21, 22, 23, 24, 25, 28, 29, 30, 31))
 
 
-def test_weekdays_calendar_keeps_every_chosen_weekday_but_public_holidays_and_closures():
+def test_term_and_holidays_never_share_a_date():
+    # The two Goulidons activities: "Mercredi journée" (term Wednesdays) and
+    # "Vacances journée" (weekdays in the holidays) no longer open on the same date.
+    wednesdays = days_open([3], "term")
+    holidays = days_open([1, 2, 3, 4, 5], "holidays")
+    assert wednesdays == october(16) + november(6, 13)
+    assert not set(wednesdays) & set(holidays)
+
+
+def test_both_calendar_keeps_every_chosen_weekday_but_public_holidays_and_closures():
     expected = [
         day
         for day in (date(2030, 10, 14) + timedelta(days=n) for n in range(33))
         if day.isoweekday() <= 5 and day not in PUBLIC and day != STRIKE.starts_on
     ]
-    assert days_open([1, 2, 3, 4, 5], "weekdays") == expected
+    assert days_open([1, 2, 3, 4, 5], "both") == expected
     assert date(2030, 10, 23) in expected  # school holidays do not close the crèche
 
 
 def test_the_activity_weekdays_filter_every_calendar():
-    assert days_open([3], "school_days") == october(16) + november(6, 13)
-    assert days_open([3], "leisure_days") == october(16, 23, 30) + november(6, 13)
-    # A leisure activity without Wednesdays only opens in the holidays.
-    assert days_open([1, 2, 4, 5], "leisure_days") == october(21, 22, 24, 25, 28, 29, 31)
-    assert days_open([6], "weekdays") == october(19, 26) + november(2, 9)
-    assert days_open([], "weekdays") == []
+    assert days_open([3], "term") == october(16) + november(6, 13)
+    assert days_open([3], "holidays") == october(23, 30)
+    assert days_open([1, 2, 4, 5], "holidays") == october(21, 22, 24, 25, 28, 29, 31)
+    assert days_open([6], "both") == october(19, 26) + november(2, 9)
+    assert days_open([], "both") == []
 
 
 def test_a_closure_over_a_range_closes_each_of_its_days():
     works = Period(date(2030, 11, 5), date(2030, 11, 8), "Travaux")
-    assert days_open([1, 2, 4, 5], "school_days", closures=[works]) == (
+    assert days_open([1, 2, 4, 5], "term", closures=[works]) == (
         october(14, 15, 17, 18) + november(4, 12, 14, 15)
     )
 
@@ -283,16 +290,17 @@ def test_generate_days_creates_each_opening_day_once(app):
     assert all_days(app, offer) == days
 
 
-def test_generate_days_leisure_calendar(app):
+def test_generate_days_holidays_calendar(app):
     offer = make_bookable_offer(
-        app, activities=1, weekdays="1,2,3,4,5", calendar="leisure_days", generate=False
+        app, activities=1, weekdays="1,2,3,4,5", calendar="holidays", generate=False
     )
     regenerate(app, offer)
     days = all_days(app, offer)[offer.activity_ids[0]]
-    assert date(2030, 9, 4) in days and date(2030, 9, 5) not in days  # Wednesday, Thursday
+    assert date(2030, 9, 4) not in days  # a term Wednesday
     assert date(2030, 10, 21) in days and date(2030, 11, 11) not in days
     assert date(2031, 8, 1) in days  # summer
-    assert all(d.isoweekday() == 3 or d >= date(2031, 7, 5) or d < date(2031, 1, 6) for d in days)
+    holidays = [(first, last) for kind, _n, first, last in HOLIDAYS if kind == "school"]
+    assert all(any(first <= d <= last for first, last in holidays) for d in days)
 
 
 def test_generate_days_keeps_staff_capacity_of_an_existing_day(app):
@@ -1150,21 +1158,6 @@ def test_write_transaction_rolls_back_work_that_fails(app):
             write_transaction(work)
         db.session.commit()  # a caller committing later must not keep half of the work
         assert len(calls) == 1 and holidays_named("Essai") == 0
-
-
-def test_set_day_capacity_never_goes_below_the_children_booked(app, offer):
-    from citoyens.reservations.calendar import set_day_capacity
-
-    day = first_days(app, offer, 1)[0]
-    book(app, family(app, offer), [day])
-    book(app, family(app, offer), [day])
-    with app.app_context():
-        row = db.session.get(ActivityDay, day)
-        assert set_day_capacity(row, 1) is False and row.capacity == 30
-        assert set_day_capacity(row, 2) is True and row.capacity == 2
-        db.session.commit()
-    third = family(app, offer)
-    assert book(app, third, [day]).refused == {day: "full"}
 
 
 def test_entitlements_follow_accepted_enrolments_of_active_offers(app, offer):

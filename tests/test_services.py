@@ -73,7 +73,7 @@ def make_activity(app, service_id: int, name: str = "Accueil du matin", **fields
         "start_time": time(7, 15),
         "end_time": time(8, 45),
         "capacity": 60,
-        "calendar": "school_days",
+        "calendar": "term",
     }
     values.update(fields)
     with app.app_context():
@@ -180,7 +180,7 @@ def activity_form(**overrides) -> dict:
         "end_time": "18:45",
         "capacity": "80",
         "cutoff_hours": "72",
-        "calendar": "school_days",
+        "calendar": "term",
         "unit": "",
     }
     data.update(overrides)
@@ -472,7 +472,7 @@ def test_admin_adds_an_activity_to_a_service(app, admin_client):
         assert (activity.capacity, activity.cutoff_hours, activity.calendar, activity.unit) == (
             80,
             72,
-            "school_days",
+            "term",
             None,
         )
         assert activity.active is True
@@ -495,7 +495,7 @@ def test_admin_edits_an_activity(app, admin_client):
         end_time="12:00",
         capacity="40",
         cutoff_hours="0",
-        calendar="leisure_days",
+        calendar="holidays",
         unit="half_day",
     )
     response = post(admin_client, f"/admin/activites/{activity_id}/modifier", data)
@@ -510,7 +510,7 @@ def test_admin_edits_an_activity(app, admin_client):
     assert (edited.capacity, edited.cutoff_hours, edited.calendar, edited.unit) == (
         40,
         0,
-        "leisure_days",
+        "holidays",
         "half_day",
     )
     assert audit_actions(app, f"activity:{activity_id}") == ["activity.updated"]
@@ -565,7 +565,7 @@ def test_activation_with_a_forged_value_is_400(app, admin_client):
         ({"capacity": "beaucoup"}, "Saisissez un nombre entier, par exemple 12."),
         ({"cutoff_hours": "721"}, "Le délai de réservation doit être entre 0 et 720."),
         ({"cutoff_hours": "-1"}, "Le délai de réservation doit être entre 0 et 720."),
-        ({"calendar": "weekends"}, "Choisissez un des calendriers proposés."),
+        ({"calendar": "weekends"}, "Choisissez une des périodes proposées."),
         ({"unit": "hour"}, "Choisissez « Aucune », « Journée » ou « Demi-journée »."),
     ],
 )
@@ -913,11 +913,11 @@ def test_demo_is_chalonnes_configuration(app):
             return {link.document_type.code for link in by_code[code].required_documents}
 
         assert activities("aps") == {
-            "Accueil du matin": ("1,2,4,5", time(7, 15), time(8, 45), 60, "school_days", None),
-            "Accueil du soir": ("1,2,4,5", time(16, 30), time(18, 45), 80, "school_days", None),
+            "Accueil du matin": ("1,2,4,5", time(7, 15), time(8, 45), 60, "term", None),
+            "Accueil du soir": ("1,2,4,5", time(16, 30), time(18, 45), 80, "term", None),
         }
         assert activities("restauration") == {
-            "Repas du midi": ("1,2,4,5", time(12), time(13, 30), 600, "school_days", None)
+            "Repas du midi": ("1,2,4,5", time(12), time(13, 30), 600, "term", None)
         }
         goulidons = activities("goulidons")
         assert goulidons["Mercredi journée"] == (
@@ -925,10 +925,10 @@ def test_demo_is_chalonnes_configuration(app):
             time(8, 30),
             time(17, 30),
             80,
-            "leisure_days",
+            "term",
             "day",
         )
-        assert goulidons["Mercredi demi-journée"][3:] == (40, "leisure_days", "half_day")
+        assert goulidons["Mercredi demi-journée"][3:] == (40, "term", "half_day")
         assert goulidons["Vacances journée"][0] == "1,2,3,4,5"
         assert set(activities("multiaccueil")) == {"Accueil régulier"}
         assert all(a.cutoff_hours == 72 for s in by_code.values() for a in s.activities)

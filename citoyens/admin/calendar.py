@@ -29,7 +29,7 @@ from citoyens.admin.views import bp
 from citoyens.extensions import db
 from citoyens.forms import parse_id, required_text, strip, today_in_paris
 from citoyens.reservations import closures as ops
-from citoyens.reservations.calendar import seed_holidays
+from citoyens.reservations.calendar import off_calendar_bookings, seed_holidays
 from citoyens.reservations.models import HOLIDAY_KINDS, Closure, Holiday
 from citoyens.services import rules
 from citoyens.services.forms import choice_list, date_field, in_order
@@ -255,6 +255,7 @@ def calendar():
 
 def _calendar_page(years, year, form, status: int = 200):
     overview = ops.days_overview(year) if year else []
+    off_calendar = off_calendar_bookings(year, rules.service_ids_for(current_user)) if year else []
     return render(
         "admin/calendar/index.html",
         years=years,
@@ -262,6 +263,7 @@ def _calendar_page(years, year, form, status: int = 200):
         holidays=holidays_in(year) if year else [],
         overview=overview,
         stale=[row for row in overview if row.stale],
+        off_calendar=off_calendar,
         form=form,
         kinds=HOLIDAY_KINDS,
         sources=SOURCES,

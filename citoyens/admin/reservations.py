@@ -22,6 +22,7 @@ from citoyens.households.models import Household
 from citoyens.households.rules import household_names
 from citoyens.reservations import exports, staff
 from citoyens.reservations import operations as ops
+from citoyens.reservations.capacity import over_capacity_warning, set_day_capacity
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking
 from citoyens.reservations.rules import STATES, child_of, children_of
 from citoyens.services.rules import staff_can_see_household
@@ -36,6 +37,7 @@ ATTENDANCE_DONE = {
     "": "pointage effacé",
 }
 BAD_ATTENDANCE = "Choix de présence inconnu : rien n'a été enregistré."
+MAX_DAY_CAPACITY = 1000  # as the activity form
 NOT_YET = "Le pointage ouvre le jour même de l'activité, et jamais un jour fermé."
 
 
@@ -77,7 +79,16 @@ def _visible_day(activity_day_id: int) -> ActivityDay:
     return row
 
 
-def _day_page(row: ActivityDay, *, error=None, status=200, walk_in_error=None):
+def _day_page(
+    row: ActivityDay,
+    *,
+    error=None,
+    status=200,
+    walk_in_error=None,
+    capacity_error=None,
+    capacity_warning=None,
+    asked=None,
+):
     sheet = staff.day_sheet(row)
     # A canteen day lists hundreds of children: the call is taken class by class.
     level = request.args.get("classe")
@@ -95,6 +106,9 @@ def _day_page(row: ActivityDay, *, error=None, status=200, walk_in_error=None):
         day_label=staff.day_label,
         error=error,
         walk_in_error=walk_in_error,
+        capacity_error=capacity_error,
+        capacity_warning=capacity_warning,
+        asked=asked,
     )
 
 
@@ -217,6 +231,47 @@ def reservation_walk_in(activity_day_id: int):
     return redirect(url_for("admin.reservation_day", activity_day_id=activity_day_id), 303)
 
 
+@bp.post("/reservations/jour/<int:activity_day_id>/capacite", endpoint="reservation_capacity")
+def reservation_capacity(activity_day_id: int):
+    """One day's capacity (an outing with a smaller bus). Below the children booked, a
+    warning first; confirmed, every booking stays and newcomers wait."""
+    row = _visible_day(activity_day_id)
+    raw = (request.form.get("capacite") or "").strip()
+    capacity = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
+    if capacity is None or capacity > MAX_DAY_CAPACITY:
+        return _day_page(
+            row,
+            capacity_error=f"Indiquez un nombre de places entre 0 et {MAX_DAY_CAPACITY}.",
+            status=422,
+        )
+    confirmed = request.form.get("confirmer") == "1"
+    day_id, at = row.id, staff.now()
+
+    def work():
+        day = db.session.get(ActivityDay, day_id)
+        result = set_day_capacity(day, capacity, confirmed=confirmed, now=at)
+        if result.changed:
+            audit.record(
+                "activity_day.capacity",
+                actor=current_user,
+                target=f"activity_day:{day_id}",
+                details=f"{capacity} booked:{result.booked}",
+            )
+        return result
+
+    result = write_transaction(work)
+    db.session.expire_all()
+    if result.needs_confirmation:
+        row = staff.activity_day(day_id)
+        warning = over_capacity_warning(result.booked, capacity)
+        return _day_page(row, capacity_warning=warning, asked=capacity, status=422)
+    message = f"Capacité du jour : {capacity} places."
+    if result.over:
+        message += " " + over_capacity_warning(result.booked, capacity)
+    flash(message, "warning" if result.over else "success")
+    return redirect(url_for("admin.reservation_day", activity_day_id=day_id), 303)
+
+
 # --- Exports ----------------------------------------------------------------------------------
 
 
@@ -305,8 +360,9 @@ REFUSALS = {
 def _change_message(action: str, outcome: ops.Outcome, late: bool, what: str) -> tuple[str, bool]:
     """(French message, whether it is an error) for one day's booking action."""
     if outcome.refused:
-        reason = next(iter(outcome.refused.values()))
-        return f"Rien n'a été fait pour {what} : {REFUSALS.get(reason, reason)}.", True
+        day_id, reason = next(iter(outcome.refused.items()))
+        text = outcome.details.get(day_id) or REFUSALS.get(reason, reason)
+        return f"Rien n'a été fait pour {what} : {text}.", True
     if outcome.booked:
         return f"Réservé : {what}.", False
     if outcome.waiting:

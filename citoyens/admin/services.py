@@ -7,13 +7,15 @@ activity is deactivated, and the enrolments and bookings that refer to it stay w
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from citoyens.accounts.decorators import admin_required
 from citoyens.admin.views import bp
 from citoyens.extensions import db
-from citoyens.forms import today_in_paris
+from citoyens.forms import parse_id, today_in_paris
+from citoyens.reservations import exclusions
+from citoyens.reservations.capacity import days_over_capacity
 from citoyens.services import operations, rules
 from citoyens.services.forms import (
     WEEKDAYS,
@@ -29,8 +31,12 @@ from citoyens.services.models import (
     ACTIVITY_UNITS,
     CALENDAR_KINDS,
     SERVICE_CATEGORIES,
+    Activity,
+    ExclusionSet,
     SchoolYear,
+    Service,
 )
+from citoyens.transactions import write_transaction
 from citoyens.web import render
 
 # Ids beyond a 32-bit integer would make PostgreSQL fail instead of answering 404.
@@ -111,17 +117,24 @@ def _window_form(service, years=None) -> EnrolmentWindowForm:
     return form
 
 
-def _service_page(service, window_form: EnrolmentWindowForm, status: int = 200):
+def _service_page(
+    service, window_form: EnrolmentWindowForm, status: int = 200, group_error: str | None = None
+):
     today = today_in_paris()
     windows = rules.windows_of(service.id)
     years = [
         (year, windows.get(year.id), rules.window_state(windows.get(year.id), today))
         for year in rules.school_years()
     ]
+    activities = rules.activities_of(service.id)
+    groups = exclusions.sets_of(service.id)
     return page(
         "show.html",
         service=service,
-        activities=rules.activities_of(service.id),
+        activities=activities,
+        groups=groups,
+        group_names={group.id: group.name for group in groups},
+        group_error=group_error,
         years=years,
         window_form=window_form,
         status=status,
@@ -185,9 +198,11 @@ def services_window(service_id: int):
 @admin_required
 def activities_new(service_id: int):
     service = _service_or_404(service_id)
-    form = ActivityForm()
+    form = ActivityForm(exclusion_sets=exclusions.sets_of(service.id))
     if form.validate_on_submit():
         activity = operations.create_activity(service, actor=current_user, **form.values())
+        # A new activity has no booking: joining a set cannot conflict.
+        exclusions.set_activity_exclusion(activity, form.exclusion_set_id.data, actor=current_user)
         db.session.commit()
         flash(f"Activité « {activity.name} » ajoutée.", "success")
         return redirect(url_for("admin.services_show", service_id=service.id), 303)
@@ -200,14 +215,43 @@ def activities_new(service_id: int):
 @admin_required
 def activities_edit(activity_id: int):
     activity = _activity_or_404(activity_id)
-    form = ActivityForm(data=ActivityForm.initial(activity))
+    form = ActivityForm(
+        data=ActivityForm.initial(activity),
+        exclusion_sets=exclusions.sets_of(activity.service_id),
+    )
     if form.validate_on_submit():
-        changed = operations.update_activity(activity, actor=current_user, **form.values())
-        db.session.commit()
+        values, set_id = form.values(), form.exclusion_set_id.data
+
+        def work():
+            target = db.session.get(Activity, activity_id)
+            changed = operations.update_activity(target, actor=current_user, **values)
+            if exclusions.set_activity_exclusion(target, set_id, actor=current_user):
+                changed.append("exclusion_set_id")
+            return changed
+
+        try:
+            changed = write_transaction(work)
+        except exclusions.ExclusionError as exc:
+            form.exclusion_set_id.errors = [str(exc)]
+            return page(
+                "activity_form.html",
+                form=form,
+                service=activity.service,
+                activity=activity,
+                status=422,
+            )
         flash(
             f"Activité « {activity.name} » enregistrée." if changed else "Aucune modification.",
             "success",
         )
+        over = days_over_capacity(activity_id, today_in_paris()) if "capacity" in changed else 0
+        if over:
+            flash(
+                f"{over} jour(s) à venir ont déjà plus d'enfants réservés que {activity.capacity} "
+                "places : aucune réservation n'est annulée ; les nouvelles réservations "
+                "attendront qu'une place se libère.",
+                "warning",
+            )
         return redirect(url_for("admin.services_show", service_id=activity.service_id), 303)
     return page(
         "activity_form.html",
@@ -238,6 +282,44 @@ def activities_toggle(activity_id: int):
         "success",
     )
     return redirect(url_for("admin.services_show", service_id=activity.service_id), 303)
+
+
+# --- Incompatible activities -------------------------------------------------------------
+
+
+@bp.post("/services/<int:service_id>/incompatibles")
+@admin_required
+def exclusion_sets_new(service_id: int):
+    """A set of the service's activities a child may hold only one of on a date."""
+    service = _service_or_404(service_id)
+    name = request.form.get("nom", "")
+    ids = [parse_id(value) for value in request.form.getlist("activites")]
+    if None in ids:
+        abort(404)
+    service_id = service.id
+
+    def work():
+        target = db.session.get(Service, service_id)
+        return exclusions.create_exclusion_set(target, name, ids, actor=current_user).name
+
+    try:
+        created = write_transaction(work)
+    except exclusions.ExclusionError as exc:
+        service = _service_or_404(service_id)
+        return _service_page(service, _window_form(service), 422, group_error=str(exc))
+    flash(f"Activités incompatibles « {created} » enregistrées.", "success")
+    return redirect(url_for("admin.services_show", service_id=service_id), 303)
+
+
+@bp.post("/incompatibles/<int:set_id>/supprimer")
+@admin_required
+def exclusion_sets_delete(set_id: int):
+    """The activities of the set become compatible again."""
+    group = _found(db.session.get(ExclusionSet, set_id) if set_id <= MAX_ID else None)
+    service_id = group.service_id
+    name = write_transaction(lambda: exclusions.delete_exclusion_set(set_id, actor=current_user))
+    flash(f"Groupe « {name} » supprimé : ses activités ne s'excluent plus.", "success")
+    return redirect(url_for("admin.services_show", service_id=service_id), 303)
 
 
 # --- School years ------------------------------------------------------------------------

@@ -35,7 +35,6 @@ BADGES = {
     "waiting_list": "pending",
     "cancelled": "replaced",
 }
-WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 
 
 @bp.app_template_filter("enrolment_status")
@@ -48,9 +47,8 @@ def _time(value) -> str:
 
 
 def activity_when(activity) -> str:
-    """ "lundi, mardi, jeudi, vendredi · 11 h 45 – 13 h 30"."""
-    days = ", ".join(WEEKDAYS[n - 1] for n in activity.weekday_numbers if 1 <= n <= 7)
-    return f"{days} · {_time(activity.start_time)} – {_time(activity.end_time)}"
+    """ "les mercredis en période scolaire · 8 h 30 – 17 h 30"."""
+    return f"{activity.calendar_words} · {_time(activity.start_time)} – {_time(activity.end_time)}"
 
 
 def _context(**extra) -> dict:

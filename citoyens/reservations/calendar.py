@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import holidays as public_holidays
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, select
 from vacances_scolaires_france import SchoolHolidayDates
 
 from citoyens.extensions import db
@@ -19,7 +19,6 @@ from citoyens.reservations.models import ActivityDay, Booking, Closure, Holiday
 from citoyens.services.models import Activity, SchoolYear
 
 ZONE = "B"  # académie de Nantes
-WEDNESDAY = 3
 
 
 @dataclass(frozen=True)
@@ -47,18 +46,18 @@ def opening_days(
     school_holidays: list[Period],
     closures: list[Period],
 ) -> list[date]:
-    """The activity's weekdays between `first` and `last` (DOMAIN.md "Calendar"):
-    minus public holidays; minus school holidays for school-time activities, or only
-    school holidays and Wednesdays for the accueil de loisirs; minus closures."""
+    """The activity's weekdays between `first` and `last` in the periods it runs in
+    (DOMAIN.md "Calendar"): term time ("term"), school holidays ("holidays") or both;
+    minus public holidays, minus closures."""
     wanted = set(weekdays)
     days = []
     for day in days_between(first, last):
         if day.isoweekday() not in wanted or day in public:
             continue
         in_holidays = any(day in period for period in school_holidays)
-        if calendar == "school_days" and in_holidays:
+        if calendar == "term" and in_holidays:
             continue
-        if calendar == "leisure_days" and not (in_holidays or day.isoweekday() == WEDNESDAY):
+        if calendar == "holidays" and not in_holidays:
             continue
         if any(day in period for period in closures):
             continue
@@ -268,22 +267,72 @@ def generate_days(school_year: SchoolYear, activities: list[Activity] | None = N
     return result
 
 
-def set_day_capacity(day: ActivityDay, capacity: int, now=None) -> bool:
-    """Change one day's capacity; refused (False) below the children already booked.
+def regenerate_all(today: date) -> Generated:
+    """Regenerate the days of every active activity for the current and next school years
+    (the migration to calendar periods calls it). Days that should no longer exist are
+    deleted when nobody stands on them, else closed with their bookings kept, never
+    cancelled: `off_calendar_bookings` lists them for staff to move or cancel."""
+    years = db.session.scalars(
+        select(SchoolYear)
+        .where(SchoolYear.ends_on >= today)
+        .order_by(SchoolYear.starts_on)
+        .limit(2)
+    ).all()
+    total = Generated()
+    for year in years:
+        done = generate_days(year)
+        total.created += done.created
+        total.removed += done.removed
+        total.closed += done.closed
+        total.reopened += done.reopened
+    return total
 
-    New places go first to the children waiting (first come, first served) while the day
-    is still before its cut-off.
-    """
-    from citoyens.reservations.operations import promote_waiting
-    from citoyens.reservations.rules import cutoff_at, now_utc
 
-    changed = db.session.execute(
-        update(ActivityDay)
-        .where(ActivityDay.id == day.id, ActivityDay.booked <= capacity)
-        .values(capacity=capacity)
-    ).rowcount
-    db.session.refresh(day)
-    if changed and (now or now_utc()) < cutoff_at(day.activity, day.day):
-        promote_waiting(day.id)
-        db.session.refresh(day)
-    return changed == 1
+@dataclass
+class OffCalendarDay:
+    """A closed day some children still hold (booked or waiting): staff move or cancel."""
+
+    day: ActivityDay
+    bookings: list[Booking]
+
+
+@dataclass
+class OffCalendar:
+    activity: Activity
+    days: list[OffCalendarDay]
+
+
+def off_calendar_bookings(school_year: SchoolYear, service_ids=None) -> list[OffCalendar]:
+    """The days of the school year that are closed but keep live bookings (a day no longer
+    in its activity's calendar after a regeneration), per activity, with the children.
+    `service_ids`: only those services' (None: all). One query."""
+    from sqlalchemy.orm import contains_eager
+
+    from citoyens.households.models import Person
+
+    query = (
+        select(Booking)
+        .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
+        .join(Activity, Activity.id == ActivityDay.activity_id)
+        .join(Person, Person.id == Booking.child_id)
+        .options(
+            contains_eager(Booking.activity_day).contains_eager(ActivityDay.activity),
+            contains_eager(Booking.child),
+        )
+        .where(
+            ActivityDay.school_year_id == school_year.id,
+            ActivityDay.closed.is_(True),
+            Booking.status.in_(("booked", "waiting")),
+        )
+        .order_by(Activity.name, Activity.id, ActivityDay.day, Person.last_name, Person.id)
+    )
+    if service_ids is not None:
+        query = query.where(Activity.service_id.in_(service_ids))
+    result: dict[int, OffCalendar] = {}
+    for booking in db.session.scalars(query):
+        row = booking.activity_day
+        entry = result.setdefault(row.activity_id, OffCalendar(row.activity, []))
+        if not entry.days or entry.days[-1].day.id != row.id:
+            entry.days.append(OffCalendarDay(row, []))
+        entry.days[-1].bookings.append(booking)
+    return list(result.values())

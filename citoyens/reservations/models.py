@@ -1,10 +1,13 @@
 """Calendar (holidays, closures, opening days) and bookings.
 
 One `ActivityDay` row per activity and opening day carries the capacity and the
-count of booked children, so the database can refuse the booking that would go
-over it (`booked <= capacity`, and a conditional UPDATE, DOMAIN.md "Calendar").
+count of booked children; a place is taken by a conditional UPDATE
+(`booked < capacity`, DOMAIN.md "Calendar"). Staff may lower a day's capacity below
+what is booked: every booking stays, and nobody new gets in until enough leave.
 One `Booking` row per child and activity day, whatever its life: booked,
-waiting, cancelled, booked again; `BookingChange` keeps each step.
+waiting, cancelled, booked again; `BookingChange` keeps each step. A booking copies
+its day's date and its activity's exclusion set, so a partial unique index refuses a
+child two incompatible activities on one date.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
 from citoyens.extensions import db
+from citoyens.services.models import Activity
 
 HOLIDAY_KINDS = {"public": "Jour férié", "school": "Vacances scolaires"}
 
@@ -80,7 +86,9 @@ class ActivityDay(db.Model):
     __table_args__ = (
         UniqueConstraint("activity_id", "day", name="uq_activity_days_pair"),
         CheckConstraint("capacity >= 0", name="capacity"),
-        CheckConstraint("booked >= 0 AND booked <= capacity", name="booked"),
+        # Not `booked <= capacity`: a day lowered below what is booked keeps its bookings;
+        # the conditional UPDATE of `take_places` is what refuses the next one.
+        CheckConstraint("booked >= 0", name="booked"),
         Index("ix_activity_days_day", "day"),
     )
 
@@ -91,6 +99,8 @@ class ActivityDay(db.Model):
     )
     day: Mapped[date] = mapped_column(Date)
     capacity: Mapped[int] = mapped_column()
+    # Set by staff for this day (a smaller bus): the activity's capacity no longer applies.
+    capacity_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
     booked: Mapped[int] = mapped_column(default=0, server_default="0")
     # A closure decided after the day was generated: kept (bookings stand on it), not bookable.
     closed: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -113,12 +123,42 @@ ATTENDANCES = {
 }
 
 
+def _day_of(context):
+    """Default of `Booking.day`: its activity day's date (inserts that do not give it)."""
+    day_id = context.get_current_parameters()["activity_day_id"]
+    return context.connection.scalar(select(ActivityDay.day).where(ActivityDay.id == day_id))
+
+
+def _exclusion_set_of(context):
+    """Default of `Booking.exclusion_set_id`: its activity's set, if any."""
+    day_id = context.get_current_parameters()["activity_day_id"]
+    return context.connection.scalar(
+        select(Activity.exclusion_set_id)
+        .join(ActivityDay, ActivityDay.activity_id == Activity.id)
+        .where(ActivityDay.id == day_id)
+    )
+
+
+# One live booking (booked, waiting or walk-in) per child, date and exclusion set.
+EXCLUSION_INDEX = "uq_bookings_child_date_set"
+LIVE = "exclusion_set_id IS NOT NULL AND status <> 'cancelled'"
+
+
 class Booking(db.Model):
     """A child on an activity day. Billing (issue 6) reads status, attendance and `late`."""
 
     __tablename__ = "bookings"
     __table_args__ = (
         UniqueConstraint("child_id", "activity_day_id", name="uq_bookings_child_day"),
+        Index(
+            EXCLUSION_INDEX,
+            "child_id",
+            "day",
+            "exclusion_set_id",
+            unique=True,
+            sqlite_where=text(LIVE),
+            postgresql_where=text(LIVE),
+        ),
         CheckConstraint("status IN ('booked', 'waiting', 'cancelled', 'walk_in')", name="status"),
         CheckConstraint(
             "attendance IS NULL OR attendance IN ('present', 'absent', 'excused')",
@@ -133,6 +173,12 @@ class Booking(db.Model):
     child_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     # The household that booked (and will be billed): a child may have two homes.
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    # Copies of the activity day's date and of its activity's exclusion set (kept right
+    # when the set changes): what the partial unique index EXCLUSION_INDEX reads.
+    day: Mapped[date] = mapped_column(Date, default=_day_of)
+    exclusion_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exclusion_sets.id", ondelete="SET NULL"), default=_exclusion_set_of
+    )
     status: Mapped[str] = mapped_column(String(10))
     # Cancelled after the cut-off (by staff): billed (DOMAIN.md "Billing").
     late: Mapped[bool] = mapped_column(default=False, server_default=false())

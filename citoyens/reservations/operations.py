@@ -1,9 +1,10 @@
 """Booking verbs. Each flushes; the caller commits (through citoyens.transactions).
 
 Capacity holds under concurrency because a place is taken by one conditional
-UPDATE (`booked < capacity`) whose RETURNING clause says which days it took, and
-the table refuses `booked > capacity` besides. One child, one row per day: the
-unique pair (child, day) makes a double booking impossible.
+UPDATE (`booked < capacity`) whose RETURNING clause says which days it took. One
+child, one row per day: the unique pair (child, day) makes a double booking
+impossible; incompatible activities on one date are refused by a partial unique
+index (see `exclusions`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import insert, select, update
 from citoyens import audit
 from citoyens.database import utcnow
 from citoyens.extensions import db
-from citoyens.reservations import rules
+from citoyens.reservations import exclusions, rules
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking, BookingChange
 from citoyens.reservations.rules import cutoff_at, is_entitled
 from citoyens.services.models import Activity
@@ -75,10 +76,17 @@ class Outcome:
     cancelled: list[int] = field(default_factory=list)
     promoted: list[int] = field(default_factory=list)  # bookings moved off a waiting list
     refused: dict[int, str] = field(default_factory=dict)  # activity day id -> reason
+    # activity day id -> the French reason in full, when the code alone says too little
+    # ("incompatible": « Léa a déjà « Mercredi journée » le mercredi 9 décembre »).
+    details: dict[int, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
         return bool(self.booked or self.waiting or self.cancelled)
+
+    def reason(self, day_id: int) -> str:
+        code = self.refused.get(day_id, "")
+        return self.details.get(day_id) or REASONS.get(code, code)
 
 
 REASONS = {
@@ -89,6 +97,7 @@ REASONS = {
     "already_waiting": "déjà sur la liste d'attente",
     "not_enrolled": "pas d'inscription acceptée pour cette activité",
     "not_booked": "pas de réservation à annuler",
+    "incompatible": "déjà inscrit(e) à une activité incompatible ce jour-là",
 }
 
 
@@ -193,6 +202,7 @@ def book_days(
             outcome.refused[day_id] = "not_enrolled"
         else:
             wanted.append(day_id)
+    wanted = _compatible(child_id, wanted, days, activities, outcome)
     taken = take_places(wanted)
     stamp = utcnow()
     new_rows, changes = [], []
@@ -212,6 +222,8 @@ def book_days(
                     "activity_day_id": day_id,
                     "child_id": child_id,
                     "household_id": household_id,
+                    "day": days[day_id].day,
+                    "exclusion_set_id": activities[days[day_id].activity_id].exclusion_set_id,
                     "status": status,
                     "late": False,
                     "waiting_since": stamp if status == "waiting" else None,
@@ -228,6 +240,8 @@ def book_days(
                 .where(Booking.id == booking.id, Booking.status == booking.status)
                 .values(
                     status=status,
+                    day=days[day_id].day,
+                    exclusion_set_id=activities[days[day_id].activity_id].exclusion_set_id,
                     household_id=household_id,
                     late=False,
                     attendance=None,
@@ -257,6 +271,42 @@ def book_days(
     db.session.flush()
     _changes(changes)
     return outcome
+
+
+def _compatible(
+    child_id: int,
+    day_ids: list[int],
+    days: dict[int, ActivityDay],
+    activities: dict[int, Activity],
+    outcome: Outcome,
+) -> list[int]:
+    """The days that leave the child at most one activity of an exclusion set per date;
+    the others are refused as "incompatible", naming the activity held (already booked,
+    waiting, or earlier in this same request). One query when a set is involved."""
+    sets = {activities[days[i].activity_id].exclusion_set_id for i in day_ids} - {None}
+    if not sets:
+        return day_ids
+    held = exclusions.held_on(child_id, {days[i].day for i in day_ids}, sets)
+    kept = []
+    for day_id in sorted(day_ids, key=lambda i: (days[i].day, days[i].activity_id)):
+        row = days[day_id]
+        activity = activities[row.activity_id]
+        key = (row.day, activity.exclusion_set_id)
+        holder = held.get(key) if activity.exclusion_set_id is not None else None
+        if holder is not None and holder[0] != day_id:
+            outcome.refused[day_id] = "incompatible"
+            outcome.details[day_id] = holder[1]  # named below, with the child's first name
+            continue
+        if activity.exclusion_set_id is not None:
+            held[key] = (day_id, activity.name)
+        kept.append(day_id)
+    refused = [i for i in day_ids if outcome.refused.get(i) == "incompatible"]
+    if refused:
+        first_name = exclusions.first_name_of(child_id)
+        for day_id in refused:
+            name = outcome.details[day_id]
+            outcome.details[day_id] = exclusions.already_holds(first_name, name, days[day_id].day)
+    return [i for i in day_ids if i in set(kept)]
 
 
 def cancel_days(
@@ -414,12 +464,25 @@ def record_walk_in(household_id: int, child_id: int, activity_day: ActivityDay, 
     )
     if booking is not None and booking.status in ("booked", "walk_in"):
         raise BookingError("Cet enfant est déjà sur la liste du jour.")
+    set_id = db.session.scalar(
+        select(Activity.exclusion_set_id).where(Activity.id == activity_day.activity_id)
+    )
+    holder = exclusions.held_on(child_id, {activity_day.day}, {set_id} - {None}).get(
+        (activity_day.day, set_id)
+    )
+    if holder is not None and holder[0] != activity_day.id:
+        name = exclusions.already_holds(
+            exclusions.first_name_of(child_id), holder[1], activity_day.day
+        )
+        raise BookingError(f"{name} : annulez-la d'abord.")
     stamp = utcnow()
     if booking is None:
         booking = Booking(
             activity_day_id=activity_day.id,
             child_id=child_id,
             household_id=household_id,
+            day=activity_day.day,
+            exclusion_set_id=set_id,
             status="walk_in",
             attendance="present",
             created_at=stamp,
@@ -432,6 +495,7 @@ def record_walk_in(household_id: int, child_id: int, activity_day: ActivityDay, 
         before = state_of(booking)
         booking.status, booking.attendance, booking.updated_at = "walk_in", "present", stamp
         booking.household_id = household_id
+        booking.exclusion_set_id = set_id
         booking.waiting_since = None
         # A late cancellation the child came to anyway: billed once, as a walk-in.
         booking.late = False

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from citoyens.extensions import db
 from citoyens.households.models import Person
+from citoyens.reservations import exclusions
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.reservations.operations import REASONS, Outcome, book_days
 from citoyens.reservations.rules import cutoff_at, entitlements
@@ -27,6 +28,7 @@ VERDICTS = {
     "full": "complets",
     "closed": "fermés",
     "cutoff": "délai dépassé",
+    "incompatible": "déjà inscrit(e) à une activité incompatible",
 }
 
 
@@ -42,6 +44,12 @@ class Line:
     to_book_by_month: Counter = field(default_factory=Counter)
     # first of month -> estimated cost in cents (None: no tariff for the family's band).
     costs: dict[date, int | None] = field(default_factory=dict)
+    # date -> name of the incompatible activity the child holds (or will hold) that day.
+    conflicts: dict[date, str] = field(default_factory=dict)
+
+    @property
+    def conflict_names(self) -> list[str]:
+        return sorted(set(self.conflicts.values()))
 
     @property
     def total_cost(self) -> int | None:
@@ -88,7 +96,8 @@ def preview(
     last: date,
     now: datetime,
 ) -> Plan:
-    """What booking the pattern would do, day by day. Three queries."""
+    """What booking the pattern would do, day by day. Three queries (four when an
+    activity belongs to an exclusion set)."""
     granted = [
         g
         for g in entitlements([c.id for c in children], first, last)
@@ -124,6 +133,11 @@ def preview(
         if days
         else set()
     )
+    # (child, date, exclusion set) -> (activity id, name) held: booked or waiting already,
+    # or to be booked by this plan (the earlier activity of the day wins).
+    held: dict[tuple, tuple[int, str]] = {}
+    if days and any(g.activity.exclusion_set_id for g in granted):
+        held = exclusions.held_by_children([c.id for c in children], first, last)
     lines: list[Line] = []
     taken_now: Counter[int] = Counter()  # places the siblings of this plan will take
     for child in children:
@@ -139,16 +153,23 @@ def preview(
             for row in days:
                 if (row.activity_id, row.school_year_id) != (item.activity.id, item.school_year_id):
                     continue
+                set_id = item.activity.exclusion_set_id
+                holder = held.get((child.id, row.day, set_id)) if set_id else None
                 if (child.id, row.id) in booked:
                     verdict = "already"
                 elif row.closed:
                     verdict = "closed"
                 elif now >= cutoff_at(item.activity, row.day):
                     verdict = "cutoff"
+                elif holder is not None and holder[0] != item.activity.id:
+                    verdict = "incompatible"
+                    line.conflicts[row.day] = holder[1]
                 elif row.booked + taken_now[row.id] >= row.capacity:
                     verdict = "full"
                 else:
                     verdict = "book"
+                    if set_id:
+                        held[(child.id, row.day, set_id)] = (item.activity.id, item.activity.name)
                     taken_now[row.id] += 1
                     line.day_ids.append(row.id)
                     line.to_book_by_month[(row.day.replace(day=1), row.school_year_id)] += 1
@@ -209,7 +230,13 @@ class Result:
         return sum(len(item.outcome.waiting) for item in self.lines)
 
 
-SKIPPED = ("full", "closed", "cutoff")
+SKIPPED = ("full", "closed", "cutoff", "incompatible")
+
+
+def _skipped_reason(line: Line, verdict: str, day: date) -> str:
+    if verdict == "incompatible":
+        return f"déjà inscrit(e) à « {line.conflicts.get(day, '')} »"
+    return REASONS[verdict]
 
 
 def apply(
@@ -249,13 +276,13 @@ def apply(
         )
         waited = {dates[i] for i in outcome.waiting}
         missed = [
-            (day, REASONS[verdict])
+            (day, _skipped_reason(line, verdict, day))
             for verdict in SKIPPED
             for day in line.days.get(verdict, [])
             if not (verdict == "full" and day in waited)
         ]
         missed += [
-            (dates[day_id], REASONS.get(code, code))
+            (dates[day_id], outcome.reason(day_id))
             for day_id, code in outcome.refused.items()
             if code not in ("already", "already_waiting")
         ]

@@ -96,7 +96,7 @@ def _cell(child, row: ActivityDay, activity: Activity):
 
 def _refusals(outcome, dates: dict[int, date], names: dict[int, str]) -> list[str]:
     return [
-        f"{names.get(day_id, '')}, {rules_day(dates.get(day_id))} : {REASONS.get(code, code)}"
+        f"{names.get(day_id, '')}, {rules_day(dates.get(day_id))} : {outcome.reason(day_id)}"
         for day_id, code in outcome.refused.items()
         if code not in ("already", "not_booked")
     ]
@@ -238,6 +238,8 @@ def toggle(child_id: int, activity_day_id: int):
         message = f"Annulé : {label}."
     elif code in ("already", "not_booked"):
         message = f"Aucun changement : {label}."
+    elif code == "incompatible":
+        message = f"Pas de changement pour {label} : {outcome.reason(row.id)}."
     else:
         message = f"Pas de changement pour {label} : {REASONS.get(code, code)}."
     if outcome.changed:
@@ -294,8 +296,10 @@ def save_week(child_id: int):
     unwanted = [i for i in rows if f"j{i}" not in request.form]
 
     def work():
-        booked = book_days(household_id, child.id, wanted, actor=current_user)
+        # Cancelled first: a child moved from "journée" to "demi-journée" the same day
+        # frees the first before holding the second (incompatible activities).
         cancelled = cancel_days(household_id, child.id, unwanted, actor=current_user)
+        booked = book_days(household_id, child.id, wanted, actor=current_user)
         return booked, cancelled
 
     booked, cancelled = write_transaction(work)

@@ -335,10 +335,20 @@ class ActivityForm(FlaskForm):
         "d'heures avant le début de l'activité (72 h par défaut).",
     )
     calendar = RadioField(
-        "Calendrier",
+        "Périodes",
         choices=choice_list(CALENDAR_KINDS),
-        default="school_days",
-        invalid_choice_message="Choisissez un des calendriers proposés.",
+        default="term",
+        description="Les jours fériés et les fermetures sont toujours retirés.",
+        invalid_choice_message="Choisissez une des périodes proposées.",
+    )
+    exclusion_set_id = SelectField(
+        "Activités incompatibles",
+        coerce=lambda value: None if value in ("", None) else int(value),
+        choices=[],
+        description="Un enfant ne peut avoir qu'une activité du groupe par jour "
+        "(journée, matin ou après-midi).",
+        invalid_choice_message="Choisissez un groupe de ce service dans la liste.",
+        invalid_value_message="Choisissez un groupe de ce service dans la liste.",
     )
     unit = RadioField(
         "Unité",
@@ -346,6 +356,12 @@ class ActivityForm(FlaskForm):
         default="",
         invalid_choice_message="Choisissez « Aucune », « Journée » ou « Demi-journée ».",
     )
+
+    def __init__(self, *args, exclusion_sets=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exclusion_set_id.choices = [SelectChoice("", "Aucun")] + [
+            SelectChoice(group.id, group.name) for group in exclusion_sets
+        ]
 
     def validate_weekdays(self, field):
         if not field.data:
@@ -367,6 +383,7 @@ class ActivityForm(FlaskForm):
         data = {name: getattr(activity, name) for name in ACTIVITY_FIELDS}
         data["weekdays"] = activity.weekday_numbers
         data["unit"] = activity.unit or ""
+        data["exclusion_set_id"] = activity.exclusion_set_id
         return data
 
 

@@ -80,13 +80,38 @@ class ServiceDocument(db.Model):
     document_type = relationship("DocumentType")
 
 
+# The periods an activity runs in (DOMAIN.md "Calendar"), on its weekdays, minus public
+# holidays and closures. "both": the crèche, every weekday of the year.
 CALENDAR_KINDS = {
-    "school_days": "Jours d'école",
-    "leisure_days": "Mercredis et vacances scolaires",
-    # The crèche: every weekday of the year but public holidays and closures.
-    "weekdays": "Tous les jours de semaine",
+    "term": "En période scolaire",
+    "holidays": "Pendant les vacances scolaires",
+    "both": "Toute l'année (période scolaire et vacances)",
 }
 ACTIVITY_UNITS = {"day": "Journée", "half_day": "Demi-journée"}
+CALENDAR_WORDS = {
+    "term": "en période scolaire",
+    "holidays": "pendant les vacances scolaires",
+    "both": "toute l'année",
+}
+DAY_NAMES = dict(enumerate(("lundi", "mardi", "mercredi", "jeudi", "vendredi"), start=1))
+DAY_NAMES.update({6: "samedi", 7: "dimanche"})
+
+
+def describe_calendar(weekdays: list[int], calendar: str) -> str:
+    """When an activity opens, in words: "les mercredis en période scolaire", "du lundi au
+    vendredi pendant les vacances scolaires", "les lundis, mardis, jeudis et vendredis en
+    période scolaire", "du lundi au vendredi toute l'année"."""
+    days = sorted(set(weekdays))
+    period = CALENDAR_WORDS.get(calendar, "")
+    if not days:
+        return ""
+    if len(days) >= 3 and days == list(range(days[0], days[-1] + 1)):
+        when = f"du {DAY_NAMES[days[0]]} au {DAY_NAMES[days[-1]]}"
+    else:
+        names = [f"{DAY_NAMES[day]}s" for day in days]
+        listed = ", ".join(names[:-1]) + " et " + names[-1] if len(names) > 1 else names[0]
+        when = f"les {listed}"
+    return f"{when} {period}".strip()
 
 
 class Activity(db.Model):
@@ -94,7 +119,7 @@ class Activity(db.Model):
 
     __tablename__ = "activities"
     __table_args__ = (
-        CheckConstraint("calendar IN ('school_days', 'leisure_days', 'weekdays')", name="calendar"),
+        CheckConstraint("calendar IN ('term', 'holidays', 'both')", name="calendar"),
         CheckConstraint("unit IS NULL OR unit IN ('day', 'half_day')", name="unit"),
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("cutoff_hours >= 0", name="cutoff"),
@@ -112,15 +137,39 @@ class Activity(db.Model):
     end_time: Mapped[time] = mapped_column(Time)
     capacity: Mapped[int] = mapped_column()
     cutoff_hours: Mapped[int] = mapped_column(default=72, server_default="72")
-    calendar: Mapped[str] = mapped_column(String(15), default="school_days")
+    calendar: Mapped[str] = mapped_column(String(15), default="term")
     unit: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Activities of one set exclude each other on a date (journée / matin / après-midi):
+    # bookings copy it, and a partial unique index refuses the second one.
+    exclusion_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exclusion_sets.id", ondelete="SET NULL"), index=True
+    )
 
     service: Mapped[Service] = relationship(back_populates="activities")
+    exclusion_set: Mapped[ExclusionSet | None] = relationship()
 
     @property
     def weekday_numbers(self) -> list[int]:
         return [int(day) for day in self.weekdays.split(",") if day]
+
+    @property
+    def calendar_words(self) -> str:
+        """ "les mercredis en période scolaire" (the enrolment form, catalogue, admin)."""
+        return describe_calendar(self.weekday_numbers, self.calendar)
+
+
+class ExclusionSet(db.Model):
+    """Activities of a service a child may hold only one of on a date."""
+
+    __tablename__ = "exclusion_sets"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_exclusion_sets_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
 
 
 class SchoolYear(db.Model):

@@ -103,9 +103,15 @@ def create_activity(service: Service, *, actor, **values) -> Activity:
 
 
 def update_activity(activity: Activity, *, actor, **values) -> list[str]:
+    """Change an activity; a new capacity applies to its days from today on (not those
+    whose capacity staff set), and every booking stays (DOMAIN.md "Calendar")."""
     changed = _changes(activity, ACTIVITY_FIELDS, values)
     if changed:
         db.session.flush()
+        if "capacity" in changed:
+            from citoyens.reservations.capacity import apply_activity_capacity
+
+            apply_activity_capacity(activity)
         audit.record(
             "activity.updated",
             actor=actor,

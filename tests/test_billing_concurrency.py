@@ -23,7 +23,7 @@ from citoyens.billing.invoicing import BillingError, credit_note, issue_month
 from citoyens.billing.models import Invoice, InvoiceCounter
 from citoyens.extensions import db
 from citoyens.transactions import write_transaction
-from tests.conftest import own_database_fixtures
+from tests.conftest import own_database_fixtures, scratch_database_name
 from tests.test_billing_rules import book, make_family, make_world
 
 pytestmark = pytest.mark.own_database
@@ -39,7 +39,7 @@ race_app, app = own_database_fixtures(RACE_DATABASE)
 
 def test_this_module_runs_on_its_own_database(race_app):
     assert race_app.config["SQLALCHEMY_DATABASE_URI"].endswith(
-        ("/billing_race", "/billing_race.sqlite3")
+        (f"/{scratch_database_name(RACE_DATABASE)}", f"/{RACE_DATABASE}.sqlite3")
     )
 
 

@@ -467,7 +467,15 @@ def test_issue_month_applies_every_rule(app):
     book(app, h, child, meal, y, date(2030, 9, 13), "waiting")
     book(app, h, child, meal, y, date(2030, 9, 16), "walk_in", attendance="present")
     book(
-        app, h, child, meal, y, date(2030, 9, 17), "walk_in", attendance="present", certificate="accepted"
+        app,
+        h,
+        child,
+        meal,
+        y,
+        date(2030, 9, 17),
+        "walk_in",
+        attendance="present",
+        certificate="accepted",
     )
     result = run(app)
     assert result.count == 1 and result.missing_tariffs == []

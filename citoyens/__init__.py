@@ -64,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.admin import (  # noqa: F401 (routes on bp)
         billing,
         calendar,
+        credits,
         direct_debits,
         documents,
         enrolments,

@@ -122,13 +122,18 @@ def book(
     *,
     attendance: str | None = None,
     late: bool = False,
-    certificate: bool = False,
+    certificate: str | None = None,
 ) -> int:
+    """A booking; `certificate`: the review status of its medical certificate, if any."""
     activity_day_id = day_id(app, activity_id, year_id, day)
     certificate_id = None
     if certificate:
         certificate_id = make_document(
-            app, household_id=household_id, type_id=make_type(app), person_id=child_id
+            app,
+            household_id=household_id,
+            type_id=make_type(app),
+            person_id=child_id,
+            status=certificate,
         )
     with app.app_context():
         booking = Booking(
@@ -186,21 +191,28 @@ def run(app, month: date = SEPTEMBER, today: date = OCTOBER, **kwargs):
 @pytest.mark.parametrize(
     ("status", "late", "attendance", "certificate", "expected"),
     [
-        ("booked", False, None, False, "booked"),  # attendance not recorded
-        ("booked", False, "present", False, "booked"),
-        ("booked", False, "absent", False, "booked"),  # absent without justification
-        ("booked", False, "excused", False, None),
-        ("booked", False, "absent", True, None),  # medical certificate
-        ("booked", False, None, True, None),
-        ("booked", False, "present", True, None),
-        ("walk_in", False, "present", False, "walk_in"),
-        ("walk_in", False, None, False, "walk_in"),
-        ("walk_in", False, "present", True, "walk_in"),  # surcharge waived, see below
-        ("cancelled", True, None, False, "late_cancel"),
-        ("cancelled", True, None, True, None),  # late, but a certificate justifies it
-        ("cancelled", False, None, False, None),  # cancelled in time
-        ("waiting", False, None, False, None),
-        ("waiting", True, None, False, None),
+        ("booked", False, None, None, "booked"),  # attendance not recorded
+        ("booked", False, "present", None, "booked"),
+        ("booked", False, "absent", None, "booked"),  # absent without justification
+        ("booked", False, "excused", None, None),  # staff's own decision, no certificate
+        # The family's declaration marks the day "excused": its certificate decides.
+        ("booked", False, "excused", "pending", "booked"),
+        ("booked", False, "excused", "refused", "booked"),
+        ("booked", False, "excused", "accepted", None),
+        ("booked", False, "absent", "accepted", None),
+        ("booked", False, None, "accepted", None),
+        ("booked", False, "present", "accepted", None),
+        ("booked", False, None, "pending", "booked"),
+        ("walk_in", False, "present", None, "walk_in"),
+        ("walk_in", False, None, None, "walk_in"),
+        ("walk_in", False, "present", "accepted", "walk_in"),  # surcharge waived, see below
+        ("cancelled", True, None, None, "late_cancel"),
+        ("cancelled", True, None, "accepted", None),  # late, but a certificate justifies it
+        ("cancelled", True, None, "pending", "late_cancel"),
+        ("cancelled", True, None, "refused", "late_cancel"),
+        ("cancelled", False, None, None, None),  # cancelled in time
+        ("waiting", False, None, None, None),
+        ("waiting", True, None, None, None),
     ],
 )
 def test_billing_kind_follows_the_domain_rules(status, late, attendance, certificate, expected):
@@ -244,7 +256,7 @@ def test_price_bookings_makes_one_line_per_child_activity_price_and_kind():
         row(date(2030, 9, 2)),
         row(date(2030, 9, 3), attendance="present"),
         row(date(2030, 9, 6), "walk_in", attendance="present"),
-        row(date(2030, 9, 9), "walk_in", attendance="present", has_certificate=True),
+        row(date(2030, 9, 9), "walk_in", attendance="present", certificate="accepted"),
         row(date(2030, 9, 10), "cancelled", late=True),
         row(date(2030, 9, 11), "cancelled"),
         row(date(2030, 9, 12), child_id=11, child_name="Hugo Martin"),
@@ -449,13 +461,21 @@ def test_issue_month_applies_every_rule(app):
     book(app, h, child, meal, y, date(2030, 9, 3), attendance="present")
     book(app, h, child, meal, y, date(2030, 9, 5), attendance="absent")
     book(app, h, child, meal, y, date(2030, 9, 6), attendance="excused")
-    book(app, h, child, meal, y, date(2030, 9, 9), attendance="absent", certificate=True)
+    book(app, h, child, meal, y, date(2030, 9, 9), attendance="absent", certificate="accepted")
     book(app, h, child, meal, y, date(2030, 9, 10), "cancelled", late=True)
     book(app, h, child, meal, y, date(2030, 9, 12), "cancelled")
     book(app, h, child, meal, y, date(2030, 9, 13), "waiting")
     book(app, h, child, meal, y, date(2030, 9, 16), "walk_in", attendance="present")
     book(
-        app, h, child, meal, y, date(2030, 9, 17), "walk_in", attendance="present", certificate=True
+        app,
+        h,
+        child,
+        meal,
+        y,
+        date(2030, 9, 17),
+        "walk_in",
+        attendance="present",
+        certificate="accepted",
     )
     result = run(app)
     assert result.count == 1 and result.missing_tariffs == []

@@ -384,6 +384,96 @@ def test_an_absence_with_a_certificate_after_the_cut_off(
     assert "absence déclarée" in html and "Absence déclarée" in html
 
 
+def send_certificate(client, child, day_id):
+    return post(
+        client,
+        absence_url(child, day_id),
+        {"fichier": (io.BytesIO(PDF), "certificat.pdf")},
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_refused_certificate_is_shown_with_its_reason_and_can_be_replaced(
+    app, client, auth, parent, family, frozen_clock, tmp_path
+):
+    app.config["UPLOAD_FOLDER"] = str(tmp_path)
+    offer, (child, _sibling) = family
+    day_id, other_day = first_day(app, offer), first_day(app, offer, 1)
+    with app.app_context():
+        book_days(parent.household_id, child, [day_id, other_day], actor=None, now=EARLY)
+        db.session.commit()
+    frozen_clock["now"] = datetime(2030, 12, 5, 9, tzinfo=UTC)
+    auth.login(parent)
+    response = send_certificate(client, child, day_id)
+    assert response.status_code == 303
+    html = client.get(toggle_url(child, day_id)).get_data(as_text=True)
+    assert "S&#39;il est accepté, ce jour ne sera pas facturé" in html
+    assert "En attente de vérification" in html and "Envoyer un autre certificat" not in html
+    again = send_certificate(client, child, day_id)
+    assert again.status_code == 422 and "déjà en attente" in again.get_data(as_text=True)
+    # A certificate for another day does not replace this one.
+    assert send_certificate(client, child, other_day).status_code == 303
+    with app.app_context():
+        booking = db.session.scalar(
+            select(Booking).where(Booking.child_id == child, Booking.activity_day_id == day_id)
+        )
+        first = db.session.get(Document, booking.certificate_id)
+        assert first.replaced_at is None
+        first.status, first.refusal_reason = "refused", "Le certificat n'est pas daté"
+        db.session.commit()
+        first_id = first.id
+    html = client.get(toggle_url(child, day_id)).get_data(as_text=True)
+    assert "Refusé" in html and "Le certificat n&#39;est pas daté" in html
+    assert "Envoyer un autre certificat" in html
+    assert send_certificate(client, child, day_id).status_code == 303
+    with app.app_context():
+        booking = db.session.scalar(
+            select(Booking).where(Booking.child_id == child, Booking.activity_day_id == day_id)
+        )
+        assert booking.certificate_id != first_id
+        assert db.session.get(Document, first_id).replaced_at is not None
+        assert db.session.get(Document, booking.certificate_id).status == "pending"
+        current = db.session.scalar(
+            select(func.count())
+            .select_from(Document)
+            .where(Document.person_id == child, Document.replaced_at.is_(None))
+        )
+        assert current == 2  # this day's new one and the other day's
+
+
+def test_an_absence_on_a_day_already_invoiced_says_it_will_be_credited(
+    app, client, auth, parent, family, frozen_clock, tmp_path
+):
+    from citoyens.billing.models import BilledDay, Invoice
+    from tests.billing_factories import make_invoice
+
+    app.config["UPLOAD_FOLDER"] = str(tmp_path)
+    offer, (child, _sibling) = family
+    day_id = first_day(app, offer)
+    invoice_id = make_invoice(app, parent.household_id)
+    with app.app_context():
+        book_days(parent.household_id, child, [day_id], actor=None, now=EARLY)
+        booking = db.session.scalar(select(Booking).where(Booking.child_id == child))
+        invoice = db.session.get(Invoice, invoice_id)
+        db.session.add(
+            BilledDay(
+                invoice_line_id=invoice.lines[0].id,
+                booking_id=booking.id,
+                household_id=parent.household_id,
+                day=date(2030, 12, 2),
+                amount_cents=350,
+            )
+        )
+        db.session.commit()
+    frozen_clock["now"] = datetime(2030, 12, 5, 9, tzinfo=UTC)
+    auth.login(parent)
+    response = send_certificate(client, child, day_id)
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "ce jour déjà facturé sera déduit de votre prochaine facture" in html
+    assert "ne sera pas facturé" not in html
+
+
 # --- Planifier en un clic -------------------------------------------------------------------
 
 

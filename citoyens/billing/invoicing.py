@@ -3,11 +3,18 @@
 A month is billed once it is over (à terme échu), from its bookings and attendance:
 
 - booked, and present, absent without certificate, or attendance not recorded → billed;
-- booked with a certificate or an excused absence → not billed;
+- booked with a medical certificate **accepted by staff** → not billed; a certificate still
+  pending at the run, or refused, → billed (credited on a later invoice once accepted);
+- booked and marked "absent justifié" by staff with no certificate from the family → not
+  billed (a staff decision);
 - present without a booking (walk-in) → billed with the service's surcharge, without the
-  surcharge when a medical certificate came with it (DOMAIN.md "Chalonnes");
-- cancelled after the cut-off (`late`) → billed, unless a certificate justifies it;
+  surcharge when an accepted medical certificate came with it (DOMAIN.md "Chalonnes");
+- cancelled after the cut-off (`late`) → billed, unless an accepted certificate justifies it;
 - cancelled in time, waiting list → not billed.
+
+What each invoice billed is recorded per booking (`BilledDay`); a billed day that stops
+being billable becomes a credit line on the household's next invoice, and the household's
+credit balance is deducted from it (billing/corrections.py).
 
 The price is the activity's for the household's QF band in the school year of each day
 (unknown QF → top band). An activity without a price for that band is not billed: the
@@ -37,9 +44,17 @@ from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
 from citoyens.accounts.models import User
-from citoyens.billing.models import Invoice, InvoiceCounter, InvoiceLine, Mandate, QfBand
+from citoyens.billing.models import (
+    BilledDay,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Mandate,
+    QfBand,
+)
 from citoyens.billing.tariffs import band_for, euros, prices_of
 from citoyens.database import utcnow
+from citoyens.documents.models import Document
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import today_in_paris
@@ -104,15 +119,21 @@ def check_month_is_over(month: date, today: date) -> None:
 KIND_ORDER = {"booked": 0, "late_cancel": 1, "walk_in": 2}
 
 
-def billing_kind(status: str, late: bool, attendance: str | None, has_certificate: bool):
-    """What a booking costs: "booked", "late_cancel", "walk_in", or None (not billed)."""
+def billing_kind(status: str, late: bool, attendance: str | None, certificate: str | None):
+    """What a booking costs: "booked", "late_cancel", "walk_in", or None (not billed).
+
+    `certificate` is the review status of the family's medical certificate ("pending",
+    "accepted", "refused"), None without one: only an accepted one exempts the day. The
+    family's declaration marks the day "excused" too, so "excused" alone exempts only
+    when no certificate came with it (staff's own decision at the call list)."""
+    accepted = certificate == "accepted"
     if status == "booked":
-        if has_certificate or attendance == "excused":
+        if accepted or (certificate is None and attendance == "excused"):
             return None
         return "booked"  # present, absent without justification, or not recorded
     if status == "walk_in":
         return "walk_in"
-    if status == "cancelled" and late and not has_certificate:
+    if status == "cancelled" and late and not accepted:
         return "late_cancel"
     return None  # cancelled in time, waiting list
 
@@ -141,8 +162,13 @@ class BookingRow:
     status: str
     late: bool = False
     attendance: str | None = None
-    has_certificate: bool = False
+    certificate: str | None = None  # review status of its medical certificate, if any
     surcharge_cents: int = 0
+    booking_id: int | None = None
+
+    @property
+    def certificate_accepted(self) -> bool:
+        return self.certificate == "accepted"
 
 
 @dataclass
@@ -155,10 +181,15 @@ class LineDraft:
     label: str
     unit_price_cents: int
     days: list[date] = field(default_factory=list)
+    # Charges: the booking of each day. Credit lines: the billed days they credit.
+    booking_ids: list[int | None] = field(default_factory=list)
+    billed_day_ids: list[int] = field(default_factory=list)
+    # A line of no day (the credit balance): its quantity is 1.
+    single: bool = False
 
     @property
     def quantity(self) -> int:
-        return len(self.days)
+        return 1 if self.single else len(self.days)
 
     @property
     def amount_cents(self) -> int:
@@ -167,13 +198,42 @@ class LineDraft:
 
 @dataclass
 class HouseholdBill:
+    """A household's invoice to be: the month's charges (`lines`), the credit lines of
+    days billed before and no longer billable, and its credit balance available."""
+
     household_id: int
     lines: list[LineDraft]
     band_labels: list[str]
+    credit_lines: list[LineDraft] = field(default_factory=list)
+    balance_cents: int = 0
+
+    @property
+    def charges_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def credits_cents(self) -> int:
+        """What the credit lines give back (positive)."""
+        return -sum(line.amount_cents for line in self.credit_lines)
+
+    @property
+    def surplus_cents(self) -> int:
+        """Credit lines beyond the month's charges: carried to the credit balance."""
+        return max(0, self.credits_cents - self.charges_cents)
+
+    @property
+    def applied_cents(self) -> int:
+        """The credit balance deducted: never more than what is left to pay."""
+        return min(max(0, self.balance_cents), max(0, self.charges_cents - self.credits_cents))
 
     @property
     def total_cents(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
+        return max(0, self.charges_cents - self.credits_cents) - self.applied_cents
+
+    @property
+    def worth_issuing(self) -> bool:
+        """Something to charge, or a credit to show the family."""
+        return self.charges_cents > 0 or bool(self.credit_lines)
 
 
 @dataclass
@@ -203,7 +263,7 @@ def price_bookings(
     labels: dict[int, dict[int, str]] = defaultdict(dict)
     missing: dict[tuple, MissingTariff] = {}
     for row in rows:
-        kind = billing_kind(row.status, row.late, row.attendance, row.has_certificate)
+        kind = billing_kind(row.status, row.late, row.attendance, row.certificate)
         if kind is None:
             continue
         band = band_for(
@@ -226,7 +286,7 @@ def price_bookings(
             gap.days += 1
             gap.households.add(row.household_id)
             continue
-        surcharge = row.surcharge_cents if kind == "walk_in" and not row.has_certificate else 0
+        surcharge = row.surcharge_cents if kind == "walk_in" and not row.certificate_accepted else 0
         unit = price + surcharge
         key = (row.child_id, row.activity_id, unit, kind)
         line = lines[row.household_id].get(key)
@@ -241,6 +301,7 @@ def price_bookings(
                 unit,
             )
         line.days.append(row.day)
+        line.booking_ids.append(row.booking_id)
     bills = {}
     for household_id, drafts in lines.items():
         ordered = sorted(
@@ -255,7 +316,9 @@ def price_bookings(
             ),
         )
         for draft in ordered:
-            draft.days.sort()
+            pairs = sorted(zip(draft.days, draft.booking_ids, strict=True), key=lambda p: p[0])
+            draft.days = [day for day, _booking in pairs]
+            draft.booking_ids = [booking for _day, booking in pairs]
         years = labels[household_id]
         bills[household_id] = HouseholdBill(
             household_id, ordered, [years[year_id] for year_id in sorted(years)]
@@ -285,11 +348,16 @@ def _invoiced_households(month: date):
 
 
 def booking_rows(month: date) -> list[BookingRow]:
-    """The month's bookings that may cost something, of households not yet invoiced for it.
-    One query."""
+    """The month's bookings that may cost something, of households not yet invoiced for it,
+    with the review status of their certificate; a booking an invoice already bills (a
+    child who changed home) is left out. One query."""
     first, last = month_bounds(month)
+    live_billed = select(BilledDay.booking_id).where(
+        BilledDay.credited_by_line_id.is_(None), BilledDay.booking_id.is_not(None)
+    )
     query = (
         select(
+            Booking.id,
             Booking.household_id,
             Booking.child_id,
             Person.first_name,
@@ -301,13 +369,14 @@ def booking_rows(month: date) -> list[BookingRow]:
             Booking.status,
             Booking.late,
             Booking.attendance,
-            Booking.certificate_id,
+            Document.status,
             Service.walk_in_surcharge_cents,
         )
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
         .join(Service, Service.id == Activity.service_id)
         .join(Person, Person.id == Booking.child_id)
+        .outerjoin(Document, Document.id == Booking.certificate_id)
         .where(
             ActivityDay.day >= first,
             ActivityDay.day <= last,
@@ -316,6 +385,7 @@ def booking_rows(month: date) -> list[BookingRow]:
                 and_(Booking.status == "cancelled", Booking.late.is_(True)),
             ),
             Booking.household_id.not_in(_invoiced_households(first)),
+            Booking.id.not_in(live_billed),
         )
     )
     return [
@@ -330,10 +400,12 @@ def booking_rows(month: date) -> list[BookingRow]:
             status=status,
             late=bool(late),
             attendance=attendance,
-            has_certificate=certificate_id is not None,
+            certificate=certificate,
             surcharge_cents=surcharge or 0,
+            booking_id=booking_id,
         )
         for (
+            booking_id,
             household_id,
             child_id,
             first_name,
@@ -345,14 +417,18 @@ def booking_rows(month: date) -> list[BookingRow]:
             status,
             late,
             attendance,
-            certificate_id,
+            certificate,
             surcharge,
         ) in db.session.execute(query)
     ]
 
 
 def plan_month(month: date) -> MonthPlan:
-    """Price the month for every household without its invoice yet. Six queries."""
+    """Price the month for every household without its invoice yet, with the credit lines
+    of days invoiced before and the credit balances. Eight queries."""
+    from citoyens.billing import corrections
+    from citoyens.billing.credits import credit_balances
+
     month = month.replace(day=1)
     rows = booking_rows(month)
     household_ids = {row.household_id for row in rows}
@@ -379,8 +455,14 @@ def plan_month(month: date) -> MonthPlan:
     already = db.session.scalar(
         select(func.count()).select_from(_invoiced_households(month).subquery())
     )
+    for household_id, items in corrections.pending_corrections(not_invoiced_for=month).items():
+        bill = bills.setdefault(household_id, HouseholdBill(household_id, [], []))
+        bill.credit_lines = corrections.credit_lines(items)
+    balances = credit_balances(bills)
+    for bill in bills.values():
+        bill.balance_cents = balances.get(bill.household_id, 0)
     billed = sorted(
-        (bill for bill in bills.values() if bill.total_cents > 0), key=lambda b: b.household_id
+        (bill for bill in bills.values() if bill.worth_issuing), key=lambda b: b.household_id
     )
     return MonthPlan(month, billed, missing, already)
 
@@ -569,10 +651,22 @@ def _insert_invoice(
     bill: HouseholdBill, month: date, today: date, who: Addressee, mandate: Mandate | None
 ) -> Invoice | None:
     """Insert one invoice with its number, in a savepoint: None when a concurrent run
-    billed this household for the month first (its number is given back with it)."""
+    billed this household for the month first (its number is given back with it).
+    Raises CorrectionRaced (savepoint rolled back) when a concurrent run credited some of
+    its days first."""
+    from citoyens.billing import corrections
+    from citoyens.billing.credits import credit_balance
+
     config = current_app.config
     try:
         with db.session.begin_nested():
+            if bill.credit_lines or bill.balance_cents > 0:
+                # The balance as it is now, no other run or refund taking from it meanwhile.
+                corrections.lock_household(bill.household_id)
+                bill.balance_cents = credit_balance(bill.household_id)
+            if bill.total_cents == 0:
+                mandate = None  # nothing to pay, nothing to debit
+            drafts = bill.lines + bill.credit_lines + corrections.balance_lines(bill)
             sequence = take_number(today.year)
             invoice = Invoice(
                 household_id=bill.household_id,
@@ -584,7 +678,9 @@ def _insert_invoice(
                 issued_at=utcnow(),
                 due_on=today + timedelta(days=config["INVOICE_DUE_DAYS"]),
                 total_cents=bill.total_cents,
-                status="direct_debit" if mandate else "issued",
+                status=(
+                    "paid" if bill.total_cents == 0 else "direct_debit" if mandate else "issued"
+                ),
                 paperless=who.paperless,
                 addressee=who.name,
                 address=who.address,
@@ -603,17 +699,36 @@ def _insert_invoice(
                     unit_price_cents=line.unit_price_cents,
                     quantity=line.quantity,
                     amount_cents=line.amount_cents,
-                    days=",".join(day.isoformat() for day in line.days),
+                    days=",".join(day.isoformat() for day in line.days) or None,
                 )
-                for line in bill.lines
+                for line in drafts
             ]
             db.session.add(invoice)
             db.session.flush()
+            corrections.record_invoice(invoice, bill, list(zip(drafts, invoice.lines, strict=True)))
     except IntegrityError as error:
         if not _is_month_duplicate(error):
             raise
         return None
     return invoice
+
+
+def _issue_bill(
+    bill: HouseholdBill, month: date, today: date, who: Addressee, mandate: Mandate | None
+) -> Invoice | None | bool:
+    """`_insert_invoice`, made again with fresh credit lines when a concurrent run (of
+    another month) credited some of its days first. False: nothing left to issue."""
+    from citoyens.billing import corrections
+
+    for _attempt in range(5):
+        try:
+            return _insert_invoice(bill, month, today, who, mandate)
+        except corrections.CorrectionRaced:
+            fresh = corrections.pending_corrections([bill.household_id])
+            bill.credit_lines = corrections.credit_lines(fresh.get(bill.household_id, []))
+            if not bill.worth_issuing:
+                return False
+    raise BillingError("La facturation a été interrompue par une autre : relancez-la.")
 
 
 def issue_month(month: date, actor=None, today: date | None = None) -> RunResult:
@@ -641,9 +756,11 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
             if bill.household_id in invoiced_meanwhile:
                 result.already_invoiced += 1
                 continue
-            invoice = _insert_invoice(
+            invoice = _issue_bill(
                 bill, month, today, who[bill.household_id], mandates.get(bill.household_id)
             )
+            if invoice is False:
+                continue  # its credits went to another run's invoice: nothing left to issue
             if invoice is None:
                 # A concurrent run of the month committed first (PostgreSQL: we waited for
                 # its counter lock): what it billed is visible now, skip it at once.

@@ -81,6 +81,8 @@ LINE_KINDS = {
     "late_cancel": "Annulations tardives",
     "walk_in": "Présences sans réservation",
     "credit": "Avoir",
+    # The household's credit balance deducted (negative) or credit left over carried to it.
+    "balance": "Solde créditeur",
 }
 
 
@@ -153,7 +155,9 @@ class InvoiceLine(db.Model):
 
     __tablename__ = "invoice_lines"
     __table_args__ = (
-        CheckConstraint("kind IN ('booked', 'late_cancel', 'walk_in', 'credit')", name="kind"),
+        CheckConstraint(
+            "kind IN ('booked', 'late_cancel', 'walk_in', 'credit', 'balance')", name="kind"
+        ),
         CheckConstraint("quantity >= 0", name="quantity"),
     )
 
@@ -174,6 +178,44 @@ class InvoiceLine(db.Model):
     days: Mapped[str | None] = mapped_column(Text)  # ISO dates, comma-separated
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class BilledDay(db.Model):
+    """One booking as an invoice line billed it, for how much (surcharge included).
+
+    A later change that makes the day no longer billable (certificate accepted since,
+    attendance corrected by staff...) is credited on the next invoice: `credited_by_line_id`
+    names that credit line. The partial unique index keeps at most one live (uncredited)
+    row per booking, so a day is never billed twice nor credited twice, even by two runs
+    at once (DOMAIN.md "Billing").
+    """
+
+    __tablename__ = "billed_days"
+    __table_args__ = (
+        Index(
+            "uq_billed_days_live_booking",
+            "booking_id",
+            unique=True,
+            sqlite_where=text("credited_by_line_id IS NULL"),
+            postgresql_where=text("credited_by_line_id IS NULL"),
+        ),
+        CheckConstraint("amount_cents >= 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_line_id: Mapped[int] = mapped_column(
+        ForeignKey("invoice_lines.id", ondelete="CASCADE"), index=True
+    )
+    # Kept when the booking goes (a child deleted): the day stays billed, never credited.
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
+    day: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column()
+    credited_by_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice_lines.id", ondelete="RESTRICT"), index=True
+    )
 
 
 # --- Payments ---------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ def how_to_pay(invoice: Invoice, issuer: Issuer, original_number: str | None = N
         return [f"Cet avoir corrige la facture{on} : vous n'avez rien à payer pour lui."]
     if invoice.status == "cancelled":
         return ["Cette facture a été annulée par un avoir : vous n'avez rien à payer."]
+    if invoice.total_cents == 0:
+        return ["Vous n'avez rien à payer pour cette facture."]
     if invoice.mandate_id or invoice.status in ("direct_debit", "debited"):
         when = f"le {date_fr(invoice.debit_on)}" if invoice.debit_on else "à l'échéance"
         return [
@@ -217,7 +219,10 @@ def _draw(pdf: _InvoicePDF, invoice: Invoice, issuer: Issuer, original_number: s
     pdf.cell(50, 8, euros(signed_total(invoice)), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
 
-    if invoice.kind == "invoice" and invoice.status != "cancelled":
+    if invoice.kind == "invoice" and invoice.total_cents == 0:
+        _line(pdf, 7, "Rien à payer : les avoirs couvrent ce mois.", size=12, bold=True)
+        pdf.ln(2)
+    elif invoice.kind == "invoice" and invoice.status != "cancelled":
         if invoice.mandate_id or invoice.status in ("direct_debit", "debited"):
             due = (
                 f"Prélèvement le {date_fr(invoice.debit_on)}"

@@ -14,6 +14,7 @@ from werkzeug.routing import BuildError
 
 from citoyens.accounts.decorators import parent_required
 from citoyens.billing import pdf, rules
+from citoyens.billing.credits import credit_balance
 from citoyens.billing.money import euros
 from citoyens.web import render
 
@@ -64,6 +65,7 @@ def index():
         "billing/index.html",
         statement=statement,
         qf=quotient_status(current_user.household_id, rules.today()),
+        credit_cents=credit_balance(current_user.household_id),
         mandate_url=optional_url("billing.mandate"),
         household_url=optional_url("households.edit_household"),
     )

@@ -48,12 +48,14 @@ class Document(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'accepted', 'refused')", name="status"),
         Index("ix_documents_current", "household_id", "type_id", "person_id", "replaced_at"),
-        # One current document per household, type and person: the database says so.
+        # One current document per household, type and person (and activity day, for a
+        # certificate of absence: one per day justified): the database says so.
         Index(
             "uq_documents_one_current",
             "household_id",
             "type_id",
             func.coalesce(text("person_id"), 0),
+            func.coalesce(text("activity_day_id"), 0),
             unique=True,
             sqlite_where=text("replaced_at IS NULL"),
             postgresql_where=text("replaced_at IS NULL"),
@@ -68,6 +70,11 @@ class Document(db.Model):
         ForeignKey("people.id", ondelete="CASCADE"), index=True
     )
     type_id: Mapped[int] = mapped_column(ForeignKey("document_types.id", ondelete="RESTRICT"))
+    # The day a medical certificate of absence justifies: each day has its own certificate,
+    # and a new one sent for that day (after a refusal) replaces only that day's.
+    activity_day_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activity_days.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(10), default="pending")
     storage_key: Mapped[str] = mapped_column(String(80), unique=True)
     original_name: Mapped[str] = mapped_column(String(255))

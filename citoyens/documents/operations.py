@@ -60,11 +60,14 @@ def upload_document(
     actor,
     today=None,
     review: bool = True,
+    activity_day_id: int | None = None,
 ) -> Document:
     """Store the file, make it the current document of its type for the person, open its review.
 
     `review=False`: the caller opens the request the document belongs to (a quotient
     familial declaration carries its attestation).
+    `activity_day_id`: a certificate of absence for that day; it replaces only the one sent
+    for the same day, not the child's certificates of other days.
 
     The household row is locked first (PostgreSQL; SQLite serialises writers), so two
     uploads at the same time replace one another in turn and one current document remains.
@@ -82,6 +85,9 @@ def upload_document(
                 Document.household_id == household_id,
                 Document.type_id == doc_type.id,
                 Document.person_id == person.id if person else Document.person_id.is_(None),
+                Document.activity_day_id == activity_day_id
+                if activity_day_id
+                else Document.activity_day_id.is_(None),
                 Document.replaced_at.is_(None),
             )
         )
@@ -96,6 +102,7 @@ def upload_document(
         household_id=household_id,
         person_id=person.id if person else None,
         type_id=doc_type.id,
+        activity_day_id=activity_day_id,
         status="pending",
         storage_key=key,
         original_name=checked.original_name,

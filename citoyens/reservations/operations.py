@@ -407,7 +407,10 @@ def declare_absence(
     household_id: int, child, booking: Booking, checked, *, actor, now: datetime | None = None
 ):
     """A sick child after the cut-off: the medical certificate is stored as the child's
-    document, reviewed by staff, and the day is not billed (DOMAIN.md "Billing")."""
+    document of that day and reviewed by staff; only once accepted is the day not billed
+    (DOMAIN.md "Billing"). After a refusal the family may send another one, which
+    replaces the refused one."""
+    from citoyens.documents.models import Document
     from citoyens.documents.operations import upload_document
     from citoyens.reservations.demo import absence_document_type
 
@@ -416,6 +419,14 @@ def declare_absence(
     activity = db.session.get(Activity, row.activity_id)
     if booking.status != "booked":
         raise BookingError("Ce jour n'est pas réservé : il n'y a pas d'absence à déclarer.")
+    if booking.certificate_id is not None:
+        current = db.session.get(Document, booking.certificate_id)
+        if current is not None and current.status == "pending":
+            raise BookingError(
+                "Un certificat pour ce jour est déjà en attente de vérification par le service."
+            )
+        if current is not None and current.status == "accepted":
+            raise BookingError("Le certificat de ce jour a déjà été accepté.")
     if now < cutoff_at(activity, row.day):
         raise BookingError(
             "Ce jour est encore modifiable : annulez la réservation "
@@ -427,6 +438,7 @@ def declare_absence(
         person=child,
         checked=checked,
         actor=actor,
+        activity_day_id=row.id,
     )
     before = state_of(booking)
     booking.certificate_id = document.id

@@ -16,6 +16,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from citoyens.accounts.decorators import parent_required
+from citoyens.billing.corrections import absence_outcome, invoiced_bookings
+from citoyens.documents.models import Document
 from citoyens.documents.operations import discard_file
 from citoyens.documents.uploads import ACCEPT_ATTRIBUTE, UploadError, check_upload, read_limited
 from citoyens.extensions import db
@@ -355,11 +357,18 @@ def _day_page(child, row, activity, form, status=200, error=None):
                 .order_by(BookingChange.created_at.desc(), BookingChange.id.desc())
             )
         )
+    certificate = invoiced = None
+    if cell.booking is not None:
+        invoiced = cell.booking.id in invoiced_bookings([cell.booking.id])
+        if cell.booking.certificate_id is not None:
+            certificate = db.session.get(Document, cell.booking.certificate_id)
     return render(
         "reservations/day.html",
         status=status,
         child=child,
         cell=cell,
+        certificate=certificate,
+        invoiced=invoiced,
         history=history,
         form=form,
         error=error,
@@ -409,10 +418,7 @@ def absence(child_id: int, activity_day_id: int):
         db.session.rollback()
         discard_file(document)
         raise
-    flash(
-        "Absence déclarée : le certificat est envoyé au service, ce jour ne sera pas facturé.",
-        "success",
-    )
+    flash(absence_outcome(booking.id), "success")
     return redirect(url_for(".day", child_id=child.id, activity_day_id=row.id), 303)
 
 

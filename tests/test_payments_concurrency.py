@@ -35,7 +35,7 @@ race_app, app = own_database_fixtures(RACE_DATABASE)
 
 def test_this_module_runs_on_its_own_database(race_app):
     assert race_app.config["SQLALCHEMY_DATABASE_URI"].endswith(
-        ("/payments_race", "/payments_race.sqlite3")
+        ("payments_race", "/payments_race.sqlite3")
     )
 
 

@@ -356,6 +356,28 @@ def test_an_open_attempt_past_its_time_is_closed_and_a_new_one_opens(
     assert [a.status for a in attempts_of(app, invoice_id)] == ["expired", "pending"]
 
 
+def test_an_invoice_settled_at_the_counter_meanwhile_is_not_sent_back_to_the_bank(
+    app, client, family, invoice_id
+):
+    bank_id = start(client, invoice_id)
+    with app.app_context():
+        db.session.add(
+            Payment(
+                invoice_id=invoice_id,
+                household_id=family.household_id,
+                method="manual",
+                amount_cents=TOTAL,
+                transaction_id="guichet-2",
+            )
+        )
+        db.session.get(Invoice, invoice_id).status = "paid"
+        db.session.commit()
+    response = pay(client, invoice_id)
+    assert response.headers["Location"] == invoice_path(app, invoice_id)
+    assert flashes(client) == ["Cette facture est déjà réglée : il ne reste rien à payer."]
+    assert [(a.status, a.bank_id) for a in attempts_of(app, invoice_id)] == [("pending", bank_id)]
+
+
 def test_the_database_refuses_a_second_pending_attempt(app, family, invoice_id):
     from sqlalchemy.exc import IntegrityError
 
@@ -940,4 +962,28 @@ def test_the_sweep_command_settles_attempts_left_pending(app, client, runner, fa
 
     again = runner.invoke(args=["payments", "check-pending", "--older-than", "0"])
     assert "Aucun paiement en cours" in again.output
+    assert len(receipts(outbox)) == 1
+
+
+def test_the_sweep_command_asks_the_bank_about_expired_attempts_too(
+    app, client, runner, family, invoice_id, monkeypatch, outbox
+):
+    """Closed here past their time, the bank's final word still counts: paid is recorded,
+    abandoned ends the checks."""
+    first = start(client, invoice_id)
+    monkeypatch.setitem(app.config, "PAYMENT_ATTEMPT_MINUTES", 0)
+    start(client, invoice_id)
+    third_invoice = make_invoice(app, family.household_id, month=date(2030, 10, 1))
+    gone = start(client, third_invoice)
+    start(client, third_invoice)
+    bank_sim.settle(first, "paid")  # no notification came for it
+    bank_sim.settle(gone, "cancelled")
+
+    result = runner.invoke(args=["payments", "check-pending", "--older-than", "60"])
+    assert result.exit_code == 0, result.output
+    assert "Payé : 1" in result.output and "Abandonné : 1" in result.output
+    assert payments_of(app, invoice_id) == [("card", TOTAL, first)]
+    assert invoice_status(app, invoice_id) == "paid"
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["paid", "pending"]
+    assert [a.status for a in attempts_of(app, third_invoice)] == ["cancelled", "pending"]
     assert len(receipts(outbox)) == 1

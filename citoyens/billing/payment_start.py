@@ -103,6 +103,7 @@ class _Attempt:
     number: str = ""
     bank_id: str | None = None
     bank_url: str | None = None
+    refusal: str | None = None  # nothing to pay by card any more (found attempts only)
 
 
 def _open_or_find(invoice_id: int, household_id: int, user) -> _Attempt:
@@ -119,14 +120,19 @@ def _open_or_find(invoice_id: int, household_id: int, user) -> _Attempt:
             PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.status == "pending"
         )
     )
-    if pending is not None:
-        # Before the refusals: the bank may have been paid for it and not told us yet.
-        found = pending
-        return _Attempt(
-            found.id, False, found.created_at, bank_id=found.bank_id, bank_url=found.bank_url
-        )
     due = amount_due(invoice)
     refusal = card_refusal(invoice, due)
+    if pending is not None:
+        # The bank may have been paid for it and not told us yet: the caller asks it.
+        found = pending
+        return _Attempt(
+            found.id,
+            False,
+            found.created_at,
+            bank_id=found.bank_id,
+            bank_url=found.bank_url,
+            refusal=refusal,
+        )
     if refusal:
         raise PaymentError(refusal)
     attempt = PaymentAttempt(
@@ -175,6 +181,15 @@ def _back_to_open_attempt(found: _Attempt) -> str | None:
     None once it is settled or closed here (the caller looks again)."""
     age = utcnow() - found.created_at
     attempt_id = found.attempt_id
+    if found.refusal:
+        # Settled meanwhile (at the counter, a credit note): never back to the bank's page.
+        # Asked about all the same: a payment made there is recorded (a credit, if over).
+        if found.bank_id is not None:
+            try:
+                check_attempt(attempt_id)
+            except BankUnavailable as error:
+                log.warning("payment attempt %s could not be checked: %s", attempt_id, error)
+        raise PaymentError(found.refusal)
     if found.bank_id is None:
         if age >= BANK_START_GRACE:
             # Never sent to the bank (the process stopped on the way): nobody can pay it.

@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
+
+from citoyens.billing import creditor_id
 
 
 class ConfigurationError(RuntimeError):
@@ -109,6 +112,9 @@ def load(instance_path: str) -> dict:
         # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
         "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),
         "DIRECT_DEBIT_DAY": _int("DIRECT_DEBIT_DAY", 15),
+        # SEPA pre-notification: the family learns the amount and date of each debit at least
+        # this many days before it (the SEPA rulebook's default; the mandate text states it).
+        "SEPA_PRENOTIFICATION_DAYS": _int("SEPA_PRENOTIFICATION_DAYS", 14),
         # Online payment: "simulated" (a local bank, development and tests) or "payfip_ws"
         # (PayFiP through eopayment; never the "tipi" back end, which trusts the URL).
         "PAYMENT_BACKEND": os.environ.get(
@@ -117,18 +123,40 @@ def load(instance_path: str) -> dict:
         "PAYFIP_NUMCLI": os.environ.get("PAYFIP_NUMCLI", ""),
         # T: test, X: production through the portal, W: production activated (DGFiP).
         "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "W" if production else "T"),
+        # Minutes a trip to the bank stays open: « Payer » again within them goes back to it
+        # (a PayFiP idOp is valid 15 minutes); after them the bank is asked, then a new one.
+        "PAYMENT_ATTEMPT_MINUTES": _int("PAYMENT_ATTEMPT_MINUTES", 15),
+        # The address PayFiP gets when the parent's is not one it takes (over 80 characters).
+        "PAYFIP_CONTACT_EMAIL": os.environ.get("PAYFIP_CONTACT_EMAIL", ""),
         # SEPA creditor (the commune's Trésorerie account) for the pain.008 files.
         "SEPA_CREDITOR_NAME": os.environ.get("SEPA_CREDITOR_NAME", "TRESOR PUBLIC CHALONNES"),
         "SEPA_CREDITOR_IBAN": os.environ.get("SEPA_CREDITOR_IBAN", "FR7630001007941234567890185"),
         "SEPA_CREDITOR_BIC": os.environ.get("SEPA_CREDITOR_BIC", "BDFEFRPPCCT"),
-        # Identifiant créancier SEPA (ICS), given by the Banque de France.
-        "SEPA_CREDITOR_ID": os.environ.get("SEPA_CREDITOR_ID", "FR12ZZZ123456"),
+        # Identifiant créancier SEPA (ICS), given by the Banque de France. The default is the
+        # EPC rulebook's example: fine in development, refused in production.
+        "SEPA_CREDITOR_ID": os.environ.get(
+            "SEPA_CREDITOR_ID", "" if production else creditor_id.DEMO_CREDITOR_ID
+        ),
         # Vendored htmx, pinned: tests check the file against the published package.
         "HTMX_FILE": "js/htmx-2.0.8.min.js",
         "HTMX_SRI": "sha384-/TgkGk7p307TH7EXJDuUlgG3Ce1UVolAOFopFekQkkXihi5u/6OCvVKyz1W+idaz",
         "PREFERRED_URL_SCHEME": "https" if production else "http",
     }
+    warn_about_settings(settings)
     return settings
+
+
+def warn_about_settings(settings: dict) -> None:
+    """Start-up warnings for settings that would stop a feature later (logged, not fatal:
+    the rest of the portal works)."""
+    log = logging.getLogger("citoyens.config")
+    if creditor_id.problem(settings["SEPA_CREDITOR_ID"], production=settings["PRODUCTION"]):
+        log.warning(
+            "SEPA_CREDITOR_ID %r n'est pas un identifiant créancier SEPA (ICS) valide%s : "
+            "l'export des prélèvements (pain.008) sera refusé tant qu'il n'est pas corrigé.",
+            settings["SEPA_CREDITOR_ID"],
+            " (valeur d'exemple)" if creditor_id.is_valid(settings["SEPA_CREDITOR_ID"]) else "",
+        )
 
 
 def engine_options(url: str) -> dict:

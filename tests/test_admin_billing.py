@@ -493,3 +493,24 @@ def test_random_run_and_credit_forms_never_fail(
         200,
         422,
     )
+
+
+def test_the_run_warns_when_the_debit_day_comes_too_soon_for_the_pre_notification(
+    app, client, auth, admin, october
+):
+    from tests.billing_factories import make_mandate
+
+    world = make_world(app)
+    account = september_bookings(app, world)
+    make_mandate(app, account.household_id, first_month=date(2030, 9, 1))
+    auth.login(admin)
+    warning = (
+        "Le prélèvement du mardi 15 octobre serait annoncé moins de 14 jours avant : "
+        "il est reporté au lundi 21 octobre."
+    )
+    assert warning in text(client.get("/admin/facturation?mois=2030-09"))
+    done = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
+    assert warning in text(client.get(done.headers["Location"]))
+    with app.app_context():
+        invoice = db.session.scalar(select(Invoice))
+        assert invoice.debit_on == date(2030, 10, 21)

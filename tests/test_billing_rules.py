@@ -426,27 +426,42 @@ def test_a_month_is_issued_once_it_is_over():
 
 
 @pytest.mark.parametrize(
-    ("issued_on", "expected"),
+    ("issued_on", "days", "expected"),
     [
-        (date(2030, 10, 5), date(2030, 10, 15)),  # the 15th, ten days' notice
-        (date(2030, 10, 10), date(2030, 10, 15)),  # exactly five days
-        (date(2030, 10, 11), date(2030, 10, 16)),  # too soon: five days after issue
-        (date(2030, 10, 12), date(2030, 10, 17)),
-        (date(2030, 12, 20), date(2030, 12, 27)),  # 25 Dec + 26 Dec (TARGET), then Friday
-        (date(2030, 10, 1), date(2030, 10, 15)),
+        (date(2030, 10, 1), 14, date(2030, 10, 15)),  # the 15th: exactly 14 days' notice
+        (date(2030, 9, 25), 14, date(2030, 10, 15)),
+        (date(2030, 10, 2), 14, date(2030, 10, 16)),  # too soon: 14 days after issue
+        (date(2030, 10, 5), 14, date(2030, 10, 21)),  # 19 October is a Saturday: Monday
+        (date(2030, 10, 5), 5, date(2030, 10, 15)),  # a commune announcing five days
+        (date(2030, 10, 11), 5, date(2030, 10, 16)),
+        (date(2030, 12, 20), 5, date(2030, 12, 27)),  # 25 Dec + 26 Dec (TARGET), then Friday
     ],
 )
-def test_debit_date(issued_on, expected):
-    assert debit_date(date(2030, 9, 1), issued_on, 15) == expected
+def test_debit_date(issued_on, days, expected):
+    assert debit_date(date(2030, 9, 1), issued_on, 15, days) == expected
 
 
 def test_debit_day_on_a_weekend_moves_to_the_next_business_day():
     # 15 March 2031 is a Saturday.
-    assert debit_date(date(2031, 2, 1), date(2031, 3, 1), 15) == date(2031, 3, 17)
+    assert debit_date(date(2031, 2, 1), date(2031, 3, 1), 15, 14) == date(2031, 3, 17)
     assert next_business_day(date(2031, 5, 1)) == date(2031, 5, 2)  # 1 May, TARGET holiday
     assert next_business_day(date(2031, 5, 2)) == date(2031, 5, 2)
     # A debit day past the month's end is its last day.
-    assert debit_date(date(2031, 1, 1), date(2031, 2, 1), 31) == date(2031, 2, 28)
+    assert debit_date(date(2031, 1, 1), date(2031, 2, 1), 31, 14) == date(2031, 2, 28)
+
+
+def test_the_pre_notification_is_a_setting_of_14_days_by_default(app, monkeypatch):
+    with app.app_context():
+        assert app.config["SEPA_PRENOTIFICATION_DAYS"] == 14
+        assert debit_date(SEPTEMBER, date(2030, 10, 5), 15) == date(2030, 10, 21)
+        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) == (
+            "Le prélèvement du mardi 15 octobre serait annoncé moins de 14 jours avant : "
+            "il est reporté au lundi 21 octobre."
+        )
+        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 1), 15) is None
+        monkeypatch.setitem(app.config, "SEPA_PRENOTIFICATION_DAYS", 5)  # the commune's own
+        assert debit_date(SEPTEMBER, date(2030, 10, 5), 15) == date(2030, 10, 15)
+        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) is None
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -769,11 +784,30 @@ def test_invoice_under_an_active_mandate_is_debited(app):
     account, (child,) = make_family(app)
     mandate_id = make_mandate(app, account.household_id, first_month=SEPTEMBER)
     book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 2))
-    (issued,) = run(app).issued
+    result = run(app, today=date(2030, 10, 1))
+    (issued,) = result.issued
     assert issued.status == "direct_debit" and issued.debit_on == date(2030, 10, 15)
+    assert result.debit_warning is None
     with app.app_context():
         invoice = db.session.get(Invoice, issued.id)
         assert invoice.mandate_id == mandate_id and invoice.debit_on == date(2030, 10, 15)
+
+
+def test_a_run_too_close_to_the_debit_day_postpones_it_and_warns(app):
+    """Issued on 5 October, the 15th would give the family ten days' notice, not 14."""
+    world = make_world(app)
+    account, (child,) = make_family(app)
+    make_mandate(app, account.household_id, first_month=SEPTEMBER)
+    other, (kid,) = make_family(app)  # paying by card: no warning needed for it alone
+    book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 2))
+    book(app, other.household_id, kid, world.meal_id, world.year_id, date(2030, 9, 2))
+    result = run(app, today=OCTOBER)
+    debited = [invoice for invoice in result.issued if invoice.status == "direct_debit"]
+    assert [invoice.debit_on for invoice in debited] == [date(2030, 10, 21)]
+    assert result.debit_warning == (
+        "Le prélèvement du mardi 15 octobre serait annoncé moins de 14 jours avant : "
+        "il est reporté au lundi 21 octobre."
+    )
 
 
 def test_mandate_from_a_later_month_or_revoked_does_not_apply(app):
@@ -823,7 +857,7 @@ def test_mail_of_an_invoice_under_direct_debit_gives_the_debit_date(app, outbox)
     book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 2))
     run(app)
     (message,) = outbox
-    assert "prélevée le 15/10/2030" in message.body
+    assert "prélevée le 21/10/2030" in message.body  # 14 days after the run of 5 October
     assert "À régler" not in message.body
 
 

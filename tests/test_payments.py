@@ -215,20 +215,23 @@ def test_a_pending_payment_shows_as_being_checked(app, client, family, invoice_i
     assert [a.status for a in attempts_of(app, invoice_id)] == ["pending"]
 
 
-def test_a_late_paid_notification_for_a_cancelled_attempt_records_nothing(
+def test_a_late_paid_notification_for_a_cancelled_attempt_is_recorded_all_the_same(
     app, client, family, invoice_id, monkeypatch, outbox
 ):
+    """The bank took the money after the attempt was closed here: never lost."""
     bank_id = start(client, invoice_id)
     choose(client, bank_id, "cancelled")
     (attempt,) = attempts_of(app, invoice_id)
     bank_says(monkeypatch, "paid", TOTAL, reference_of(app, invoice_id, attempt.id))
 
     assert notify(app, bank_id).status_code == 200
-    assert [a.status for a in attempts_of(app, invoice_id)] == ["cancelled"]
-    assert payments_of(app, invoice_id) == []
-    assert invoice_status(app, invoice_id) == "issued"
-    assert receipts(outbox) == []
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["paid"]
+    assert payments_of(app, invoice_id) == [("card", TOTAL, bank_id)]
+    assert invoice_status(app, invoice_id) == "paid"
+    assert len(receipts(outbox)) == 1
     assert "payment.late" in audit_actions(app, invoice_id)
+    assert notify(app, bank_id).status_code == 200  # repeated: nothing more
+    assert len(payments_of(app, invoice_id)) == 1
 
 
 def test_a_notification_for_an_unknown_bank_id_records_nothing(app, client, family, invoice_id):
@@ -335,18 +338,134 @@ def test_a_partial_credit_note_lowers_the_amount_as_the_invoice_page_shows_it(
     assert "payment.overpaid" not in audit_actions(app, invoice_id)
 
 
-def test_two_tabs_paying_the_same_invoice_are_both_recorded_and_flagged(
-    app, client, family, invoice_id, outbox
+def test_pay_pressed_twice_goes_back_to_the_open_attempt(app, client, family, invoice_id):
+    first = start(client, invoice_id)
+    assert start(client, invoice_id) == first
+    (attempt,) = attempts_of(app, invoice_id)
+    assert (attempt.status, attempt.bank_id) == ("pending", first)
+    assert attempt.bank_url == BANK_PAGE + first
+
+
+def test_an_open_attempt_past_its_time_is_closed_and_a_new_one_opens(
+    app, client, family, invoice_id, monkeypatch
 ):
-    """The bank took the money twice: both payments are true, staff are told to refund."""
-    first, second = start(client, invoice_id), start(client, invoice_id)
-    choose(client, first, "paid")
+    first = start(client, invoice_id)
+    monkeypatch.setitem(app.config, "PAYMENT_ATTEMPT_MINUTES", 0)
+    second = start(client, invoice_id)
+    assert second != first
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["expired", "pending"]
+
+
+def test_an_invoice_settled_at_the_counter_meanwhile_is_not_sent_back_to_the_bank(
+    app, client, family, invoice_id
+):
+    bank_id = start(client, invoice_id)
+    with app.app_context():
+        db.session.add(
+            Payment(
+                invoice_id=invoice_id,
+                household_id=family.household_id,
+                method="manual",
+                amount_cents=TOTAL,
+                transaction_id="guichet-2",
+            )
+        )
+        db.session.get(Invoice, invoice_id).status = "paid"
+        db.session.commit()
+    response = pay(client, invoice_id)
+    assert response.headers["Location"] == invoice_path(app, invoice_id)
+    assert flashes(client) == ["Cette facture est déjà réglée : il ne reste rien à payer."]
+    assert [(a.status, a.bank_id) for a in attempts_of(app, invoice_id)] == [("pending", bank_id)]
+
+
+def test_the_database_refuses_a_second_pending_attempt(app, family, invoice_id):
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        for _ in range(2):
+            db.session.add(
+                PaymentAttempt(
+                    invoice_id=invoice_id,
+                    household_id=family.household_id,
+                    amount_cents=TOTAL,
+                    status="pending",
+                )
+            )
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_two_attempts_paid_record_both_and_the_excess_becomes_a_credit(
+    app, client, family, monkeypatch, outbox
+):
+    """19,55 € due, paid twice at the bank: 39,10 € recorded, the invoice paid once, the
+    second 19,55 € in the family's credit, flagged to staff (not reviewed)."""
+    from citoyens.billing.credits import credit_balance
+    from citoyens.billing.models import HouseholdCredit
+
+    invoice_id = make_invoice(app, family.household_id, lines=[("Accueil du soir", 1955, 1)])
+    first = start(client, invoice_id)
+    monkeypatch.setitem(app.config, "PAYMENT_ATTEMPT_MINUTES", 0)  # the first one expires
+    second = start(client, invoice_id)
+    bank_sim.settle(first, "paid")  # the first tab was still on the bank's page
     choose(client, second, "paid")
+    assert invoice_status(app, invoice_id) == "paid"
+    assert notify(app, first).status_code == 200  # the late one: recorded all the same
+
     assert sorted(payments_of(app, invoice_id)) == sorted(
-        [("card", TOTAL, first), ("card", TOTAL, second)]
+        [("card", 1955, first), ("card", 1955, second)]
     )
+    assert invoice_status(app, invoice_id) == "paid"
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["paid", "paid"]
+    with app.app_context():
+        assert credit_balance(family.household_id) == 1955
+        (credit,) = db.session.scalars(select(HouseholdCredit))
+        late = db.session.scalar(select(Payment.id).where(Payment.transaction_id == first))
+        assert (credit.kind, credit.amount_cents, credit.invoice_id, credit.payment_id) == (
+            "overpayment",
+            1955,
+            invoice_id,
+            late,
+        )
+        assert credit.reviewed_at is None
     assert audit_actions(app, invoice_id).count("payment.overpaid") == 1
     assert len(receipts(outbox)) == 2
+
+
+def test_the_staff_invoice_page_shows_the_overpayment(
+    app, client, family, invoice_id, monkeypatch, staff
+):
+    from citoyens.billing.credits import add_credit
+
+    bank_id = start(client, invoice_id)
+    choose(client, bank_id, "paid")
+    with app.app_context():
+        payment_id = db.session.scalar(select(Payment.id).where(Payment.invoice_id == invoice_id))
+        add_credit(
+            family.household_id, "overpayment", 250, payment_id=payment_id, invoice_id=invoice_id
+        )
+        db.session.commit()
+    agent = app.test_client()
+    post(agent, "/connexion", {"email": staff.email, "password": staff.password})
+    text = agent.get(f"/admin/factures/{invoice_id}").get_data(as_text=True)
+    assert "Trop-perçu</span> de 2,50\xa0€" in text
+
+
+def test_a_payment_after_a_credit_note_cancelled_the_invoice_is_all_credit(
+    app, client, family, invoice_id, monkeypatch
+):
+    from citoyens.billing.credits import credit_balance
+
+    bank_id = start(client, invoice_id)
+    with app.app_context():
+        db.session.get(Invoice, invoice_id).status = "cancelled"  # a credit note, meanwhile
+        db.session.commit()
+    choose(client, bank_id, "paid")
+    assert payments_of(app, invoice_id) == [("card", TOTAL, bank_id)]
+    assert invoice_status(app, invoice_id) == "cancelled"
+    with app.app_context():
+        assert credit_balance(family.household_id) == TOTAL
 
 
 def test_another_households_invoice_is_404(app, client, family):
@@ -474,6 +593,36 @@ def test_the_return_shows_nothing_personal_without_the_households_session(
 
     assert app.test_client().get("/paiement/retour?tentative=forged").status_code == 404
     assert app.test_client().get("/paiement/retour").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "{url}&idop={bank_id}",  # PayFiP appends to our query string
+        "{url}?idop={bank_id}",  # ...or adds a second "?"
+        "{url}&IdOp={bank_id}&utm_source=payfip&resultrans=P",  # its parameters, any case
+        "{base}?tentative=forged&{query}&tentative=again",  # a key repeated
+        "{base}?lang=fr&{query}#haut",  # our side adds parameters too
+        "{base}?idop={bank_id}&x=1",  # the signed token lost: the idOp finds the attempt
+    ],
+)
+def test_the_return_address_works_with_the_parameters_both_sides_add(
+    app, client, family, invoice_id, shape
+):
+    bank_id = start(client, invoice_id)
+    bank_sim.settle(bank_id, "paid")
+    (attempt,) = attempts_of(app, invoice_id)
+    with app.test_request_context():
+        from citoyens.billing.pay_views import return_url
+
+        url = return_url(attempt.id)
+    base, query = url.split("?", 1)
+    address = shape.format(url=url, base=base, query=query, bank_id=bank_id)
+
+    response = client.get(address.removeprefix("http://localhost"))
+    assert response.status_code == 303, address
+    assert response.headers["Location"] == invoice_path(app, invoice_id)
+    assert payments_of(app, invoice_id) == [("card", TOTAL, bank_id)]
 
 
 # --- Where the simulated bank exists -------------------------------------------------------------
@@ -606,18 +755,13 @@ def test_payfip_whole_flow_start_notification_status_payment(
     assert len(receipts(outbox)) == 1
 
 
-@pytest.mark.parametrize(
-    ("resultrans", "montant", "status"),
-    [("R", "1400", "refused"), ("A", "1400", "cancelled"), ("P", "1300", "pending")],
-    ids=["refused", "cancelled", "wrong-amount"],
-)
-def test_payfip_verdicts(app, client, family, invoice_id, payfip, resultrans, montant, status):
+def test_payfip_paid_for_another_amount_records_nothing(app, client, family, invoice_id, payfip):
     pay(client, invoice_id)
     (attempt,) = attempts_of(app, invoice_id)
     reference = reference_of(app, invoice_id, attempt.id)
-    payfip.reply = soap_reply(resultrans, montant, reference, attempt.bank_id)
+    payfip.reply = soap_reply("P", "1300", reference, attempt.bank_id)
     assert notify(app, attempt.bank_id).status_code == 200
-    assert [a.status for a in attempts_of(app, invoice_id)] == [status]
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["pending"]
     assert payments_of(app, invoice_id) == []
 
 
@@ -632,12 +776,115 @@ def test_payfip_unreachable_answers_503_so_the_bank_notifies_again(
 
 
 def test_payfip_cannot_start_without_a_client_number(
-    app, client, family, invoice_id, payfip, monkeypatch
+    app, client, family, invoice_id, payfip, monkeypatch, caplog
 ):
     monkeypatch.setitem(app.config, "PAYFIP_NUMCLI", "")
     pay(client, invoice_id)
-    assert flashes(client)[0].startswith("Le paiement en ligne est momentanément indisponible")
+    assert flashes(client)[0].startswith("Le paiement en ligne n'est pas encore disponible")
+    assert "PAYFIP_NUMCLI" in caplog.text
     assert payfip.created == [] and attempts_of(app, invoice_id) == []
+
+
+@pytest.mark.parametrize(
+    ("numcli", "saisie"), [("", "W"), ("123456", "W"), ("000000", "X"), ("654321", "T")]
+)
+def test_payfip_in_production_refuses_a_placeholder_client_number_or_test_mode(
+    app, client, family, invoice_id, payfip, monkeypatch, caplog, numcli, saisie
+):
+    monkeypatch.setitem(app.config, "PRODUCTION", True)
+    monkeypatch.setitem(app.config, "PAYFIP_NUMCLI", numcli)
+    monkeypatch.setitem(app.config, "PAYFIP_SAISIE", saisie)
+    pay(client, invoice_id)
+    assert flashes(client) == [
+        "Le paiement en ligne n'est pas encore disponible : réglez cette facture au guichet "
+        "de la mairie."
+    ]
+    assert "Paiement en ligne désactivé" in caplog.text
+    assert payfip.created == [] and attempts_of(app, invoice_id) == []
+
+
+def test_payfip_in_production_with_a_real_client_number_starts(
+    app, client, family, invoice_id, payfip, monkeypatch
+):
+    monkeypatch.setitem(app.config, "PRODUCTION", True)
+    monkeypatch.setitem(app.config, "PAYFIP_NUMCLI", "654321")
+    monkeypatch.setitem(app.config, "PAYFIP_SAISIE", "W")
+    assert pay(client, invoice_id).headers["Location"].startswith(PAYMENT_URL)
+    assert payfip.created[0]["numcli"] == "654321"
+
+
+def test_payfip_gets_the_communes_address_when_the_parents_is_too_long(
+    app, client, invoice_id, payfip, monkeypatch
+):
+    """eopayment refuses a `mel` over 80 characters: the payment starts all the same."""
+    long_email = "a" * 70 + "@exemple-de-domaine.fr"  # 92 characters
+    account = make_user(app, role="parent", email=long_email)
+    invoice_id = make_invoice(app, account.household_id)
+    visitor = app.test_client()
+    post(visitor, "/connexion", {"email": account.email, "password": account.password})
+    monkeypatch.setitem(app.config, "PAYFIP_CONTACT_EMAIL", "regie@mairie-exemple.fr")
+
+    response = pay(visitor, invoice_id)
+    assert response.headers["Location"].startswith(PAYMENT_URL)
+    (created,) = payfip.created
+    assert created["mel"] == "regie@mairie-exemple.fr"
+
+    monkeypatch.setitem(app.config, "PAYFIP_CONTACT_EMAIL", "")  # else the sender's address
+    with app.app_context():
+        from citoyens.billing.payfip import contact_email, payfip_email
+
+        assert payfip_email(long_email, contact_email(app.config)) == "ne-pas-repondre@example.org"
+        assert payfip_email("parent@example.org", "x@y.fr") == "parent@example.org"
+        assert payfip_email("pas une adresse", "x@y.fr") == "x@y.fr"
+
+
+# What eopayment's payfip_ws makes of each PayFiP answer, and the attempt's status after.
+PAYFIP_ANSWERS = [
+    ("P", 10, "paid"),  # paid by card
+    ("V", 10, "paid"),  # paid by direct debit through PayFiP
+    ("R", 10, "refused"),  # card refused
+    ("Z", 10, "refused"),  # direct debit refused
+    ("A", 10, "cancelled"),  # abandoned...
+    ("A", 1, "pending"),  # ...but in the first minutes the idOp is still payable: waiting
+    ("Q", 10, "pending"),  # an unknown code: ERROR, nothing final
+]
+
+
+@pytest.mark.parametrize(("resultrans", "minutes", "status"), PAYFIP_ANSWERS)
+def test_each_payfip_result_code_maps_to_the_attempt_status(
+    app, client, family, invoice_id, payfip, resultrans, minutes, status
+):
+    pay(client, invoice_id)
+    (attempt,) = attempts_of(app, invoice_id)
+    reference = reference_of(app, invoice_id, attempt.id)
+    payfip.reply = soap_reply(resultrans, "1400", reference, attempt.bank_id, minutes)
+    assert notify(app, attempt.bank_id).status_code == 200
+    assert [a.status for a in attempts_of(app, invoice_id)] == [status]
+    paid = [("card", TOTAL, attempt.bank_id)] if status == "paid" else []
+    assert payments_of(app, invoice_id) == paid
+
+
+@pytest.mark.parametrize(
+    ("code", "started_minutes_ago", "status", "http"),
+    [
+        ("P1", 5, "cancelled", 200),  # idOp unknown to PayFiP: nobody paid it
+        ("P5", 5, "pending", 200),  # no result yet: the parent is paying
+        ("P5", 180, "cancelled", 200),  # no result hours later: never paid
+        ("P2", 5, "pending", 503),  # another PayFiP error: ask again later
+    ],
+)
+def test_each_payfip_error_code_maps_to_the_attempt_status(
+    app, client, family, invoice_id, payfip, code, started_minutes_ago, status, http
+):
+    pay(client, invoice_id)
+    (attempt,) = attempts_of(app, invoice_id)
+    with app.app_context():
+        row = db.session.get(PaymentAttempt, attempt.id)
+        row.created_at = row.created_at - timedelta(minutes=started_minutes_ago)
+        db.session.commit()
+    payfip.reply = PayFiPError(code, "message de PayFiP")
+    assert notify(app, attempt.bank_id).status_code == http
+    assert [a.status for a in attempts_of(app, invoice_id)] == [status]
 
 
 # --- Pieces ------------------------------------------------------------------------------------
@@ -715,4 +962,28 @@ def test_the_sweep_command_settles_attempts_left_pending(app, client, runner, fa
 
     again = runner.invoke(args=["payments", "check-pending", "--older-than", "0"])
     assert "Aucun paiement en cours" in again.output
+    assert len(receipts(outbox)) == 1
+
+
+def test_the_sweep_command_asks_the_bank_about_expired_attempts_too(
+    app, client, runner, family, invoice_id, monkeypatch, outbox
+):
+    """Closed here past their time, the bank's final word still counts: paid is recorded,
+    abandoned ends the checks."""
+    first = start(client, invoice_id)
+    monkeypatch.setitem(app.config, "PAYMENT_ATTEMPT_MINUTES", 0)
+    start(client, invoice_id)
+    third_invoice = make_invoice(app, family.household_id, month=date(2030, 10, 1))
+    gone = start(client, third_invoice)
+    start(client, third_invoice)
+    bank_sim.settle(first, "paid")  # no notification came for it
+    bank_sim.settle(gone, "cancelled")
+
+    result = runner.invoke(args=["payments", "check-pending", "--older-than", "60"])
+    assert result.exit_code == 0, result.output
+    assert "Payé : 1" in result.output and "Abandonné : 1" in result.output
+    assert payments_of(app, invoice_id) == [("card", TOTAL, first)]
+    assert invoice_status(app, invoice_id) == "paid"
+    assert [a.status for a in attempts_of(app, invoice_id)] == ["paid", "pending"]
+    assert [a.status for a in attempts_of(app, third_invoice)] == ["cancelled", "pending"]
     assert len(receipts(outbox)) == 1

@@ -16,12 +16,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from citoyens.billing import bank_sim, payments
+from citoyens.billing import bank_sim, payment_start
 from citoyens.billing.models import Invoice, Payment, PaymentAttempt
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from tests.billing_factories import make_invoice
-from tests.conftest import own_database_fixtures
+from tests.conftest import csrf_token, own_database_fixtures, post
 from tests.factories import make_user
 
 pytestmark = pytest.mark.own_database
@@ -35,7 +35,7 @@ race_app, app = own_database_fixtures(RACE_DATABASE)
 
 def test_this_module_runs_on_its_own_database(race_app):
     assert race_app.config["SQLALCHEMY_DATABASE_URI"].endswith(
-        ("/payments_race", "/payments_race.sqlite3")
+        ("payments_race", "/payments_race.sqlite3")
     )
 
 
@@ -51,7 +51,7 @@ def paid_at_the_bank(app) -> tuple[int, str]:
         from citoyens.accounts.models import User
 
         user = db.session.get(User, account.id)
-        url = payments.start_payment(
+        url = payment_start.start_payment(
             invoice_id,
             account.household_id,
             user,
@@ -155,3 +155,39 @@ def test_a_notification_repeated_after_the_race_changes_nothing(app):
     assert notification(app, bank_id)() == 200
 
     assert outcome(app, invoice_id) == before
+
+
+def test_ten_concurrent_pay_presses_open_one_attempt_and_all_go_to_it(app):
+    """« Payer » tapped ten times at once: one attempt, every answer a redirect to its bank
+    page (or a clear message), never a 500; the database forbids a second pending attempt."""
+    account = make_user(app, role="parent")
+    invoice_id = make_invoice(app, account.household_id)
+    login = app.test_client()
+    post(login, "/connexion", {"email": account.email, "password": account.password})
+    token = csrf_token(login)  # stored in the session: the cookie after it carries it
+    cookie = login.get_cookie("session")
+    answers: list[tuple[int, str]] = [(0, "")] * 10
+
+    def press(index: int) -> Callable[[], int]:
+        def job() -> int:
+            tab = app.test_client()
+            tab.set_cookie(cookie.key, cookie.value)
+            response = tab.post(f"/factures/{invoice_id}/payer", data={"csrf_token": token})
+            answers[index] = (response.status_code, response.headers.get("Location", ""))
+            return response.status_code
+
+        return job
+
+    statuses = race([press(index) for index in range(10)])
+
+    assert statuses == [303] * 10
+    with app.app_context():
+        attempts = db.session.execute(
+            select(PaymentAttempt.status, PaymentAttempt.bank_url).where(
+                PaymentAttempt.invoice_id == invoice_id
+            )
+        ).all()
+    assert len(attempts) == 1 and attempts[0].status == "pending"
+    bank_page = attempts[0].bank_url
+    assert bank_page.startswith("/banque-simulee/paiement/")
+    assert {location for _status, location in answers} == {bank_page}

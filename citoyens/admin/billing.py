@@ -324,12 +324,12 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
     today = today_in_paris()
     plan = invoicing.plan_month(month)
     issued = invoicing.month_invoices(month)
-    rows, names, paperless, mandates = [], {}, {}, {}
+    rows, names, paperless = [], {}, {}
+    ids = [bill.household_id for bill in plan.bills]
+    mandates = invoicing.active_mandates(ids, month)
     if current_user.is_admin:
-        ids = [bill.household_id for bill in plan.bills]
         names = household_names(ids + [invoice.household_id for invoice in issued.invoices])
         who = invoicing.addressees(ids)
-        mandates = invoicing.active_mandates(ids, month)
         paperless = {household_id: who[household_id].paperless for household_id in ids}
         rows = plan.bills
     if form is None:
@@ -348,6 +348,7 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
         paperless=paperless,
         mandates=mandates,
         issued=issued,
+        debit_warning=invoicing.debit_warning(month, today) if mandates else None,
         statuses=INVOICE_STATUSES,
         form=form,
         notice=notice,
@@ -401,6 +402,8 @@ def billing_issue():
         )
     else:
         flash(f"Aucune nouvelle facture à émettre pour {month_fr(month)}.", "success")
+    if result.debit_warning:
+        flash(result.debit_warning, "warning")
     return redirect(url_for("admin.billing_run", mois=f"{month:%Y-%m}"), 303)
 
 

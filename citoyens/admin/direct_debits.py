@@ -39,6 +39,7 @@ def _page(month, *, error=None, status=200):
         previous_month=sepa.add_months(month, -1),
         next_month=sepa.add_months(month, 1),
         can_export=current_user.is_admin,
+        creditor_problem=sepa.creditor_problem(),
         error=error,
         euros=sepa.format_euros,
         of_month=sepa.of_month,

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.admin.views import bp
-from citoyens.billing import pdf, rules
+from citoyens.billing import payments, pdf, rules
 from citoyens.extensions import db
 from citoyens.web import render
 
@@ -75,6 +75,7 @@ def invoice(invoice_id: int):
         list_url=url_for("admin.invoices", mois=f"{detail.invoice.month:%Y-%m}"),
         days_label=rules.days_compact,
         method_label=rules.method_label,
+        overpaid=payments.overpayments(invoice_id),
     )
 
 

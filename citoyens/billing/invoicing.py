@@ -56,7 +56,7 @@ from citoyens.billing.tariffs import band_for, euros, prices_of
 from citoyens.database import utcnow
 from citoyens.documents.models import Document
 from citoyens.extensions import db
-from citoyens.formatting import month_fr
+from citoyens.formatting import month_fr, weekday_fr
 from citoyens.forms import today_in_paris
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.mail import absolute_url
@@ -521,19 +521,42 @@ def next_business_day(day: date) -> date:
     return day
 
 
-# SEPA: the debtor is told at least this many days before the collection (pre-notification).
-DEBIT_NOTICE_DAYS = 5
+def notice_days() -> int:
+    """SEPA pre-notification: the family is told of a debit at least this many days before
+    it (SEPA_PRENOTIFICATION_DAYS, 14 by default as in the SEPA rulebook; the mandate text
+    states it). The invoice is that notice: it gives the amount and the date."""
+    return max(1, int(current_app.config.get("SEPA_PRENOTIFICATION_DAYS", 14)))
 
 
-def debit_date(month: date, issued_on: date, debit_day: int) -> date:
-    """When an invoice under direct debit is collected: `debit_day` of the month after the
-    month billed, or, when that leaves less than five days' notice, the first bank
-    business day from five days after issue."""
+def planned_debit_day(month: date, debit_day: int) -> date:
+    """`debit_day` of the month after the month billed (the last day of a short month)."""
     following = next_month(month)
     last_day = (next_month(following) - timedelta(days=1)).day
-    planned = following.replace(day=max(1, min(debit_day, last_day)))
-    earliest = issued_on + timedelta(days=DEBIT_NOTICE_DAYS)
-    return next_business_day(max(planned, earliest))
+    return following.replace(day=max(1, min(debit_day, last_day)))
+
+
+def debit_date(month: date, issued_on: date, debit_day: int, days: int | None = None) -> date:
+    """When an invoice under direct debit is collected: `debit_day` of the month after the
+    month billed, or, when that leaves less than the pre-notification's `days` (the
+    setting by default) after issue, the first TARGET business day from then on."""
+    earliest = issued_on + timedelta(days=notice_days() if days is None else days)
+    return next_business_day(max(planned_debit_day(month, debit_day), earliest))
+
+
+def debit_warning(month: date, issued_on: date, debit_day: int | None = None) -> str | None:
+    """What the invoice run tells staff when the configured debit day comes too soon after
+    the issue for the pre-notification, and is postponed; None when it is not."""
+    if debit_day is None:
+        debit_day = current_app.config["DIRECT_DEBIT_DAY"]
+    days = notice_days()
+    planned = planned_debit_day(month, debit_day)
+    if planned >= issued_on + timedelta(days=days):
+        return None
+    moved = debit_date(month, issued_on, debit_day, days)
+    return (
+        f"Le prélèvement du {weekday_fr(planned)} serait annoncé moins de {days} jours avant : "
+        f"il est reporté au {weekday_fr(moved)}."
+    )
 
 
 # --- Issuing ----------------------------------------------------------------------------------
@@ -560,6 +583,7 @@ class RunResult:
     already_invoiced: int = 0  # households skipped: their invoice of the month existed
     emailed: int = 0
     not_emailed: int = 0  # paperless, but no account address to write to (or mail down)
+    debit_warning: str | None = None  # the debit day postponed for the pre-notification
 
     @property
     def count(self) -> int:
@@ -779,6 +803,8 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
                     invoice.debit_on,
                 )
             )
+        if any(invoice.status == "direct_debit" for invoice in result.issued):
+            result.debit_warning = debit_warning(month, today)
         missing_days = sum(gap.days for gap in result.missing_tariffs)
         audit.record(
             "invoice.run",

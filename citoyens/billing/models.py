@@ -258,15 +258,28 @@ ATTEMPT_STATUSES = {
     "paid": "Payé",
     "refused": "Refusé",
     "cancelled": "Abandonné",
+    # Closed here after its time at the bank without a final word from it: a later "paid"
+    # from the bank is still recorded (the money was taken).
+    "expired": "Expiré",
 }
 
 
 class PaymentAttempt(db.Model):
-    """One trip to the bank's payment page for an invoice (PayFiP `idOp`)."""
+    """One trip to the bank's payment page for an invoice (PayFiP `idOp`). At most one is
+    pending per invoice (a partial unique index): « Payer » again goes back to it."""
 
     __tablename__ = "payment_attempts"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'paid', 'refused', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'paid', 'refused', 'cancelled', 'expired')", name="status"
+        ),
+        Index(
+            "uq_payment_attempts_pending_invoice",
+            "invoice_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -276,6 +289,8 @@ class PaymentAttempt(db.Model):
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="RESTRICT"))
     # The bank's operation id (PayFiP idOp), unique once known.
     bank_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The bank's page for it: where « Payer » again sends the parent while it is recent.
+    bank_url: Mapped[str | None] = mapped_column(String(500))
     amount_cents: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(String(10), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -19,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from citoyens.accounts.decorators import parent_required
-from citoyens.billing import payments
+from citoyens.billing import payment_start, payments
 from citoyens.billing.models import Invoice, PaymentAttempt
 from citoyens.billing.money import euros
 from citoyens.billing.payfip import PAYFIP_ORIGIN, BankUnavailable
@@ -37,6 +38,7 @@ OUTCOME_MESSAGES = {
     "paid": ("success", "Paiement enregistré : merci ! Un reçu vous est envoyé par e-mail."),
     "refused": ("error", "Paiement refusé par la banque : aucune somme n'a été prélevée."),
     "cancelled": ("info", "Paiement abandonné : la facture reste à payer."),
+    "expired": ("info", "Le délai de paiement est dépassé : la facture reste à payer."),
     "pending": (
         "info",
         "Paiement en cours de vérification : la facture sera marquée payée dès que la "
@@ -94,7 +96,7 @@ def pay(invoice_id: int):
     if invoice is None:
         abort(404)
     try:
-        url = payments.start_payment(
+        url = payment_start.start_payment(
             invoice_id,
             household_id,
             current_user,
@@ -176,12 +178,32 @@ def payment_return():
 
 
 def _returning_attempt() -> PaymentAttempt | None:
-    token = request.args.get("tentative")
-    if token:
+    """The attempt the browser comes back from: by the signed `tentative` of our return
+    address, else by the bank's idOp. Both sides add parameters (PayFiP appends its own,
+    sometimes with a second "?"), keys may repeat: every value is tried."""
+    values = _query_values()
+    for token in values.get("tentative", []):
         try:
             attempt_id = _signer().loads(token)
         except BadSignature:
-            return None
-        return db.session.get(PaymentAttempt, attempt_id) if isinstance(attempt_id, int) else None
-    bank_id = _bank_id(request.args)
-    return payments.attempt_for_bank_id(bank_id) if bank_id else None
+            continue
+        if isinstance(attempt_id, int):
+            attempt = db.session.get(PaymentAttempt, attempt_id)
+            if attempt is not None:
+                return attempt
+    for value in values.get("idop", []):
+        if BANK_ID.match(value):
+            attempt = payments.attempt_for_bank_id(value)
+            if attempt is not None:
+                return attempt
+    return None
+
+
+def _query_values() -> dict[str, list[str]]:
+    """The query string's values by lower-case key, a "?" inside it read as "&"
+    ("tentative=T?idop=X" when a bank appends to an address that has a query already)."""
+    raw = request.query_string.decode("utf-8", "replace").replace("?", "&").replace(";", "&")
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw):
+        values.setdefault(key.strip().lower(), []).append(value.strip())
+    return values

@@ -10,9 +10,11 @@ Never the eopayment `tipi` back end: it reads the result from the URL the browse
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from email.utils import parseaddr
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -26,18 +28,35 @@ log = logging.getLogger("citoyens.payments")
 # allow it in its Content-Security-Policy (form-action also applies to the redirect).
 PAYFIP_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(PAYMENT_URL))
 
-# eopayment's verdicts in the attempt's words. WAITING and ERROR say nothing final yet;
-# EXPIRED is an idOp nobody paid in time (PayFiP P1, or P5 long after the start).
+# eopayment's verdicts in the attempt's words, as `payfip_ws` reads PayFiP's `resultrans`
+# (payfip_response_to_eopayment_response): P (card) and V (direct debit) → PAID, R (card)
+# and Z (direct debit) → DENIED, A → CANCELLED (WAITING in the first minutes: the idOp is
+# still payable), any other code → ERROR; a PayFiP error P1 (unknown idOp), or P5 (no
+# result yet) long after the start → EXPIRED, P5 before → WAITING. WAITING and ERROR say
+# nothing final: the attempt stays pending (an ERROR is logged for staff).
 RESULTS = {
     eopayment.PAID: "paid",
     eopayment.DENIED: "refused",
     eopayment.CANCELLED: "cancelled",
     eopayment.EXPIRED: "cancelled",
+    eopayment.WAITING: "pending",
+    eopayment.ERROR: "pending",
 }
+# PayFiP's `mel`: eopayment takes 6 to 80 characters with an "@"; PayFiP itself wants a
+# plain address. Another is replaced by PAYFIP_CONTACT_EMAIL (the commune's).
+MEL_MAX = 80
+_MEL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Client numbers that are not a commune's: the empty default and placeholders.
+PLACEHOLDER_NUMCLIS = frozenset({"", "000000", "123456", "999999"})
 
 
 class BankUnavailable(Exception):
-    """The bank could not be reached, refused the request, or is not configured."""
+    """The bank could not be reached or refused the request."""
+
+
+class BankNotConfigured(BankUnavailable):
+    """Online payment is not set up here (PayFiP's client number, its mode); the message
+    says which setting, for the logs."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +96,14 @@ class Bank(Protocol):
 class PayfipBank:
     """PayFiP Régie by web service (DGFiP), through eopayment's `payfip_ws`."""
 
-    def __init__(self, numcli: str, saisie: str):
+    def __init__(self, numcli: str, saisie: str, contact_email: str = ""):
         if not (numcli.isdigit() and len(numcli) == 6):
-            raise BankUnavailable("PAYFIP_NUMCLI must be the 6 digits given by the DGFiP")
+            raise BankNotConfigured(
+                "PAYFIP_NUMCLI doit être le numéro client PayFiP à 6 chiffres donné par la DGFiP"
+            )
         self.numcli = numcli
         self.saisie = saisie
+        self.contact_email = contact_email
 
     def _payment(self, order: PaymentOrder | None = None) -> eopayment.Payment:
         options = {"numcli": self.numcli, "saisie": self.saisie}
@@ -94,7 +116,7 @@ class PayfipBank:
         try:
             bank_id, kind, url = self._payment(order).request(
                 Decimal(order.amount_cents) / 100,
-                email=order.email,
+                email=payfip_email(order.email, self.contact_email),
                 refdet=order.reference,
                 exer=str(order.year),
                 subject=order.subject,
@@ -113,6 +135,8 @@ class PayfipBank:
         except eopayment.PaymentException as error:
             raise BankUnavailable(f"PayFiP status unavailable: {error}") from error
         data = response.bank_data or {}
+        if response.result == eopayment.ERROR:
+            log.error("PayFiP idOp %s: unknown result %s", bank_id, response.bank_status)
         return BankStatus(
             RESULTS.get(response.result, "pending"),
             _cents(data.get("montant")),
@@ -144,10 +168,36 @@ def bank() -> Bank:
     config = current_app.config
     kind = config["PAYMENT_BACKEND"]
     if kind == "payfip_ws":
-        return PayfipBank(config.get("PAYFIP_NUMCLI") or "", config.get("PAYFIP_SAISIE") or "T")
+        numcli = (config.get("PAYFIP_NUMCLI") or "").strip()
+        saisie = config.get("PAYFIP_SAISIE") or "T"
+        if config.get("PRODUCTION"):
+            if numcli in PLACEHOLDER_NUMCLIS:
+                raise BankNotConfigured(
+                    "PAYFIP_NUMCLI n'est pas renseigné (ou garde une valeur d'exemple) : "
+                    "indiquez le numéro client PayFiP de la régie, donné par la DGFiP"
+                )
+            if saisie == "T":
+                raise BankNotConfigured(
+                    "PAYFIP_SAISIE vaut T (paiements de test) : mettez X ou W en production"
+                )
+        return PayfipBank(numcli, saisie, contact_email(config))
     if kind == "simulated" and not config.get("PRODUCTION"):
         return SimulatedBank()
     raise BankUnavailable(f"payment back end {kind!r} is unknown or not allowed here")
+
+
+def contact_email(config) -> str:
+    """The commune's address for PayFiP: PAYFIP_CONTACT_EMAIL, else the sender's address."""
+    return config.get("PAYFIP_CONTACT_EMAIL") or parseaddr(config["MAIL_DEFAULT_SENDER"])[1]
+
+
+def payfip_email(email: str | None, fallback: str) -> str:
+    """The payer's address if PayFiP takes it (PayFiP e-mails its own ticket there), else
+    the commune's: an address over 80 characters must not stop the payment."""
+    email = (email or "").strip()
+    if len(email) <= MEL_MAX and _MEL.fullmatch(email):
+        return email
+    return fallback
 
 
 def _cents(value) -> int | None:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
-from citoyens.billing.models import Invoice, Payment, PaymentAttempt
+from citoyens.billing.credits import add_credit
+from citoyens.billing.models import HouseholdCredit, Invoice, Payment, PaymentAttempt
 from citoyens.billing.money import euros
-from citoyens.billing.payfip import BankStatus, BankUnavailable, PaymentOrder, bank
+from citoyens.billing.payfip import BankStatus, bank
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import date_fr
@@ -36,8 +35,8 @@ log = logging.getLogger("citoyens.payments")
 MIN_CARD_CENTS = 100
 # PayFiP's refdet: 1 to 30 letters and digits (eopayment's REFDET_RE).
 REFDET_LENGTH = 30
-# Pending attempts looked at again before a new one starts (a notification may be late).
-PENDING_CHECKED = 3
+# What the bank may still say "paid" about: the money is then taken, and recorded.
+PAYABLE = ("pending", "expired", "cancelled", "refused")
 UNAVAILABLE = (
     "Le paiement en ligne est momentanément indisponible. Réessayez dans quelques minutes "
     "ou réglez cette facture au guichet de la mairie."
@@ -111,121 +110,24 @@ def bank_reference(invoice_number: str, attempt_id: int) -> str:
     return prefix[: REFDET_LENGTH - len(suffix)] + suffix
 
 
-# --- Starting a payment -----------------------------------------------------------------------
+# --- Settling an attempt ---------------------------------------------------------------------
 
 
-def start_payment(
-    invoice_id: int,
-    household_id: int,
-    user,
+def settle(
+    attempt_id: int,
+    status: str,
     *,
-    return_url_for: Callable[[int], str],
-    notification_url: str,
-) -> str:
-    """Open an attempt for what remains due and the bank's page for it; its address.
-
-    `return_url_for(attempt_id)` is where the browser comes back. Raises PaymentError.
-    """
-    try:
-        chosen = bank()
-    except BankUnavailable as error:
-        log.error("online payment not available: %s", error)
-        raise PaymentError(UNAVAILABLE) from error
-    # A notification may not have come yet for an earlier trip: ask before charging twice.
-    for pending in _pending_attempts(invoice_id):
-        try:
-            check_attempt(pending)
-        except BankUnavailable as error:
-            log.warning("payment attempt %s could not be checked: %s", pending, error)
-            break  # the bank is down: no point waiting for it again
-    opened = write_transaction(lambda: _open_attempt(invoice_id, household_id, user))
-    order = PaymentOrder(
-        amount_cents=opened.amount_cents,
-        reference=opened.reference,
-        year=opened.year,
-        email=user.email,
-        subject=f"Facture {opened.number}",
-        return_url=return_url_for(opened.attempt_id),
-        notification_url=notification_url,
-    )
-    try:
-        redirect = chosen.start(order)
-    except BankUnavailable as error:
-        log.error("payment attempt %s could not start: %s", opened.attempt_id, error)
-        write_transaction(lambda: _settle(opened.attempt_id, "cancelled"))
-        raise PaymentError(UNAVAILABLE) from error
-    write_transaction(lambda: _attach_bank_id(opened.attempt_id, redirect.bank_id))
-    return redirect.url
-
-
-@dataclass(frozen=True)
-class _Opened:
-    attempt_id: int
-    amount_cents: int
-    reference: str
-    year: int
-    number: str
-
-
-def _pending_attempts(invoice_id: int) -> list[int]:
-    return list(
-        db.session.scalars(
-            select(PaymentAttempt.id)
-            .where(
-                PaymentAttempt.invoice_id == invoice_id,
-                PaymentAttempt.status == "pending",
-                PaymentAttempt.bank_id.is_not(None),
-            )
-            .order_by(PaymentAttempt.id.desc())
-            .limit(PENDING_CHECKED)
-        )
-    )
-
-
-def _open_attempt(invoice_id: int, household_id: int, user) -> _Opened:
-    invoice = db.session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id, Invoice.household_id == household_id)
-    )
-    if invoice is None:
-        raise PaymentError("Cette facture est introuvable.")
-    due = amount_due(invoice)
-    refusal = card_refusal(invoice, due)
-    if refusal:
-        raise PaymentError(refusal)
-    attempt = PaymentAttempt(
-        invoice_id=invoice.id,
-        household_id=household_id,
-        amount_cents=due,
-        status="pending",
-        created_by_id=getattr(user, "id", None),
-    )
-    db.session.add(attempt)
-    db.session.flush()
-    audit.record(
-        "payment.started",
-        actor=user,
-        target=f"invoice:{invoice.id}",
-        details=f"attempt {attempt.id}, {due} cents",
-    )
-    reference = bank_reference(invoice.number, attempt.id)
-    return _Opened(attempt.id, due, reference, invoice.year, invoice.number)
-
-
-def _attach_bank_id(attempt_id: int, bank_id: str) -> None:
-    db.session.execute(
-        update(PaymentAttempt)
-        .where(PaymentAttempt.id == attempt_id)
-        .values(bank_id=bank_id, updated_at=utcnow())
-    )
-
-
-def _settle(attempt_id: int, status: str) -> bool:
-    """Move a pending attempt to `status`; False when it was not pending any more (another
-    notification settled it first: on PostgreSQL this UPDATE waits for it, then re-reads)."""
+    from_statuses: tuple[str, ...] = ("pending",),
+    unsent: bool = False,
+) -> bool:
+    """Move an attempt from one of `from_statuses` to `status`; False when it was not in
+    them any more (another notification settled it first: on PostgreSQL this UPDATE waits
+    for it, then re-reads). `unsent`: only while it has no bank id."""
+    conditions = [PaymentAttempt.id == attempt_id, PaymentAttempt.status.in_(from_statuses)]
+    if unsent:
+        conditions.append(PaymentAttempt.bank_id.is_(None))
     result = db.session.execute(
-        update(PaymentAttempt)
-        .where(PaymentAttempt.id == attempt_id, PaymentAttempt.status == "pending")
-        .values(status=status, updated_at=utcnow())
+        update(PaymentAttempt).where(*conditions).values(status=status, updated_at=utcnow())
     )
     return result.rowcount == 1
 
@@ -243,7 +145,7 @@ def check_attempt(attempt_id: int) -> str:
     Idempotent: a notification, a return to the site and a new "Payer" all call it.
     Raises BankUnavailable when the bank cannot say.
     """
-    attempt = db.session.get(PaymentAttempt, attempt_id)
+    attempt = db.session.get(PaymentAttempt, attempt_id, populate_existing=True)
     if attempt.status == "paid" or attempt.bank_id is None:
         return attempt.status  # repeated: the payment is already recorded
     bank_id, started_at = attempt.bank_id, attempt.created_at
@@ -260,20 +162,31 @@ def check_attempt(attempt_id: int) -> str:
 
 def apply_status(attempt_id: int, report: BankStatus) -> str:
     """In the caller's transaction: check what the bank said against the attempt, then
-    settle it and, when paid, record the payment. Returns the attempt's status."""
+    settle it and, when paid, record the payment. Returns the attempt's status.
+
+    A "paid" is recorded whatever became of the attempt here (expired, abandoned in
+    another tab, the invoice paid meanwhile): the money was taken. What exceeds the amount
+    still due becomes the household's credit, flagged to staff (`record_payment`)."""
     attempt = db.session.get(PaymentAttempt, attempt_id, populate_existing=True)
-    invoice = db.session.get(Invoice, attempt.invoice_id)
-    target = f"invoice:{invoice.id}"
     if report.status == "pending":
         return attempt.status
-    if attempt.status != "pending":
-        if report.status == "paid" and attempt.status != "paid":
-            # The bank took money for an attempt closed here: nothing recorded, staff check.
-            audit.record(
-                "payment.late",
-                target=target,
-                details=f"attempt {attempt.id} {attempt.status}, the bank says paid",
-            )
+    # A payment's share of what is due is computed under the invoice's lock: two attempts
+    # paid at once cannot both count as the one that settled it (PostgreSQL; SQLite's
+    # write transactions run one at a time).
+    invoice = db.session.get(
+        Invoice,
+        attempt.invoice_id,
+        with_for_update=report.status == "paid",
+        populate_existing=True,
+    )
+    db.session.refresh(attempt)
+    target = f"invoice:{invoice.id}"
+    if attempt.status == "paid":
+        return attempt.status
+    if attempt.status != "pending" and report.status != "paid":
+        if attempt.status == "expired":  # the bank's final word on an attempt closed here
+            settle(attempt.id, report.status, from_statuses=("expired",))
+            db.session.refresh(attempt)
         return attempt.status
     reference = bank_reference(invoice.number, attempt.id)
     wrong_reference = report.reference is not None and report.reference != reference
@@ -291,19 +204,27 @@ def apply_status(attempt_id: int, report: BankStatus) -> str:
             ),
         )
         return attempt.status
-    if not _settle(attempt.id, report.status):
+    before = attempt.status
+    settleable = PAYABLE if report.status == "paid" else ("pending",)
+    if not settle(attempt.id, report.status, from_statuses=settleable):
         db.session.refresh(attempt)
         return attempt.status
     if report.status != "paid":
         audit.record(f"payment.{report.status}", target=target, details=f"attempt {attempt.id}")
         return report.status
+    if before != "pending":
+        # The bank took money for an attempt closed here: recorded all the same.
+        audit.record("payment.late", target=target, details=f"attempt {attempt.id} {before}, paid")
     record_payment(attempt, invoice)
     return "paid"
 
 
 def record_payment(attempt: PaymentAttempt, invoice: Invoice) -> Payment:
     """The card payment of a settled attempt, the invoice paid when nothing remains due,
-    and the receipt once committed."""
+    and the receipt once committed. Whatever exceeds what was still due (another attempt,
+    a direct debit or a credit note settled it meanwhile) goes to the household's credit
+    balance as an overpayment not yet reviewed: staff see it and refund or keep it."""
+    due = 0 if invoice.status == "cancelled" else amount_due(invoice)
     payment = Payment(
         invoice_id=invoice.id,
         household_id=attempt.household_id,
@@ -313,17 +234,45 @@ def record_payment(attempt: PaymentAttempt, invoice: Invoice) -> Payment:
     )
     db.session.add(payment)
     db.session.flush()
-    left = amount_left(invoice)
-    if left <= 0 and invoice.status in ("issued", "direct_debit"):
+    if amount_left(invoice) <= 0 and invoice.status in ("issued", "direct_debit"):
         invoice.status = "paid"
     details = f"attempt {attempt.id}, {payment.amount_cents} cents"
     audit.record("payment.recorded", target=f"invoice:{invoice.id}", details=details)
-    if left < 0 or invoice.status == "cancelled":
-        # Two tabs paid the same invoice, or it was cancelled meanwhile: staff refund.
-        audit.record("payment.overpaid", target=f"invoice:{invoice.id}", details=details)
+    excess = payment.amount_cents - due
+    if excess > 0:
+        add_credit(
+            attempt.household_id,
+            "overpayment",
+            excess,
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            note=f"Paiement en ligne de {euros(payment.amount_cents)} pour la facture "
+            f"{invoice.number}, dont il ne restait que {euros(due)} à payer",
+        )
+        audit.record(
+            "payment.overpaid",
+            target=f"invoice:{invoice.id}",
+            details=f"{details}, {excess} cents over what was due",
+        )
+        log.warning("payment %s overpaid invoice %s by %s cents", payment.id, invoice.id, excess)
     payment_id = payment.id
     after_commit(lambda: send_receipt(payment_id))
     return payment
+
+
+def overpayments(invoice_id: int) -> dict[int, int]:
+    """Cents each payment of the invoice paid over what was due (payments without any are
+    absent): the staff invoice page shows them."""
+    rows = db.session.execute(
+        select(HouseholdCredit.payment_id, func.sum(HouseholdCredit.amount_cents))
+        .where(
+            HouseholdCredit.invoice_id == invoice_id,
+            HouseholdCredit.kind == "overpayment",
+            HouseholdCredit.payment_id.is_not(None),
+        )
+        .group_by(HouseholdCredit.payment_id)
+    )
+    return {payment_id: int(cents) for payment_id, cents in rows}
 
 
 def send_receipt(payment_id: int) -> None:

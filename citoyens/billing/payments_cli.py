@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from citoyens.billing.models import ATTEMPT_STATUSES, PaymentAttempt
 from citoyens.billing.payfip import BankUnavailable
@@ -24,15 +24,30 @@ from citoyens.extensions import db
 payments_group = AppGroup("payments", help="Paiements en ligne.")
 
 
+# Attempts closed here past their time ("expired") are asked about for this long too: the
+# bank may still say "paid" (PayFiP gives its final word within a few hours).
+EXPIRED_CHECKED_FOR = timedelta(days=1)
+
+
 def pending_attempts(older_than: timedelta) -> list[int]:
-    """Attempts sent to the bank and still pending after `older_than`, oldest first."""
+    """Attempts sent to the bank and still pending after `older_than`, and those expired
+    here without the bank's final word in the last day; oldest first."""
+    now = utcnow()
     return list(
         db.session.scalars(
             select(PaymentAttempt.id)
             .where(
-                PaymentAttempt.status == "pending",
                 PaymentAttempt.bank_id.is_not(None),
-                PaymentAttempt.created_at <= utcnow() - older_than,
+                or_(
+                    and_(
+                        PaymentAttempt.status == "pending",
+                        PaymentAttempt.created_at <= now - older_than,
+                    ),
+                    and_(
+                        PaymentAttempt.status == "expired",
+                        PaymentAttempt.created_at >= now - EXPIRED_CHECKED_FOR,
+                    ),
+                ),
             )
             .order_by(PaymentAttempt.id)
         )

@@ -60,6 +60,7 @@ from sqlalchemy import func, select, update
 from text_unidecode import unidecode  # the transliteration sepaxml applies to names
 
 from citoyens import audit
+from citoyens.billing import creditor_id
 from citoyens.billing.models import (
     DirectDebitBatch,
     DirectDebitItem,
@@ -160,12 +161,33 @@ def creditor() -> dict[str, str]:
         "name": config["SEPA_CREDITOR_NAME"],
         "iban": config["SEPA_CREDITOR_IBAN"],
         "bic": config["SEPA_CREDITOR_BIC"],
-        "id": config["SEPA_CREDITOR_ID"],
+        "id": creditor_id.normalise(config["SEPA_CREDITOR_ID"]),
     }
 
 
+def creditor_problem() -> str | None:
+    """Why no pain.008 file may leave now (the ICS is invalid, or the demo one in
+    production), in French; None when files may be exported."""
+    config = current_app.config
+    return creditor_id.problem(config["SEPA_CREDITOR_ID"], production=config["PRODUCTION"])
+
+
+def prenotification_days() -> int:
+    """Days between the family being told of a debit and the debit (SEPA pre-notification)."""
+    return max(1, int(current_app.config.get("SEPA_PRENOTIFICATION_DAYS", 14)))
+
+
+def prenotification_text(days: int | None = None) -> str:
+    days = days or prenotification_days()
+    return (
+        "Vous serez informé du montant et de la date de chaque prélèvement au moins "
+        f"{days} jour{'s' if days > 1 else ''} avant, par votre facture."
+    )
+
+
 def consent_text(creditor_name: str | None = None) -> str:
-    """The wording of a French SEPA CORE mandate (the one banks print on their forms)."""
+    """The wording of a French SEPA CORE mandate (the one banks print on their forms), with
+    the pre-notification the commune commits to."""
     name = creditor_name or creditor()["name"]
     return (
         f"En signant ce formulaire de mandat, vous autorisez (A) {name} à envoyer des "
@@ -176,7 +198,7 @@ def consent_text(creditor_name: str | None = None) -> str:
         "dans les 8 semaines suivant la date de débit de votre compte pour un prélèvement "
         "autorisé et au plus tard dans les 13 mois en cas de prélèvement non autorisé. Vos "
         "droits concernant le présent mandat sont expliqués dans un document que vous pouvez "
-        "obtenir auprès de votre banque."
+        "obtenir auprès de votre banque. " + prenotification_text()
     )
 
 
@@ -560,6 +582,8 @@ def build_pain008(debits: list[Debit], when: date) -> tuple[str, bytes]:
     from sepaxml import SepaDD
 
     settings = creditor()
+    if creditor_problem():  # export_month checked already: never a file without a valid ICS
+        raise DirectDebitError(creditor_id.INVALID)
     config = {
         "name": settings["name"],
         "IBAN": settings["iban"],
@@ -615,6 +639,10 @@ def export_month(month: date, *, actor, on: date | None = None) -> ExportResult:
     Invoices are claimed by a conditional UPDATE first: an invoice another export took
     meanwhile is left out, and a second export of the month adds nothing."""
     on = on or today()
+    refusal = creditor_problem()
+    if refusal:
+        log.error("pain.008 export refused: SEPA_CREDITOR_ID is not a valid creditor id")
+        raise DirectDebitError(refusal)
     rows = exportable_debits(month)
     due = amounts_due(invoice.id for invoice, _ in rows)
     # Nothing left to collect (a credit note or a payment at the counter settled it): the

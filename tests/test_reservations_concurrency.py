@@ -27,7 +27,7 @@ from citoyens.reservations.operations import (
 )
 from citoyens.reservations.rules import waiting_ranks
 from citoyens.transactions import write_transaction
-from tests.conftest import own_database_fixtures
+from tests.conftest import own_database_fixtures, scratch_database_name
 from tests.factories import make_user
 from tests.reservations_factories import (
     EARLY,
@@ -48,7 +48,7 @@ race_app, app = own_database_fixtures(RACE_DATABASE)
 
 def test_this_module_runs_on_its_own_database(race_app):
     assert race_app.config["SQLALCHEMY_DATABASE_URI"].endswith(
-        ("/reservations_race", "/reservations_race.sqlite3")
+        (f"/{scratch_database_name(RACE_DATABASE)}", f"/{RACE_DATABASE}.sqlite3")
     )
 
 

@@ -501,6 +501,8 @@ def test_plan_a_whole_year_for_two_children_in_one_action(app, client, auth, par
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200
     assert f"{4 * expected} jours seront réservés" in html
+    # Priced with the QF staff accepted, and the page says which applies (issue 11).
+    assert "Quotient familial non renseigné : le tarif le plus élevé s'applique." in html
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Booking)) == 0
 

@@ -80,7 +80,11 @@ def plan():
         chosen, form.activity_ids, form.weekdays, form.du.data, form.au.data, now
     )
     if request.form.get("etape") != "confirmer":
+        from citoyens.households.quotient import quotient_status
+
         household = db.session.get(Household, household_id)
+        # Priced with the QF staff accepted; a declaration still waiting is said, not used.
+        qf = quotient_status(household_id, today, household=household)
         planner.estimate_costs(preview, household.family_quotient)
         if not preview.lines:
             form.activites.errors = list(form.activites.errors) + [
@@ -93,6 +97,7 @@ def plan():
             activities=activities,
             by_child=by_child,
             preview=preview,
+            qf=qf,
         )
     waiting = bool(form.attente.data)
     full = (

@@ -228,6 +228,22 @@ def _seed_school_years_and_windows(services: dict[str, Service]) -> int:
     return created
 
 
+def parent_account(credentials: tuple[str, str], household: Household, adult: Person) -> User:
+    """A confirmed parent account of the demo for `adult` of `household`."""
+    email, password = credentials
+    return User(
+        email=email,
+        password_hash=hash_password(password),
+        role="parent",
+        first_name=adult.first_name,
+        last_name=adult.last_name,
+        household=household,
+        person=adult,
+        confirmed_at=utcnow(),
+        password_changed_at=utcnow(),
+    )
+
+
 def seed() -> int:
     """Create what is missing of the demo; return how many records were added."""
     created = 0
@@ -256,19 +272,7 @@ def seed() -> int:
                 role="child",
             ),
         ]
-        db.session.add(
-            User(
-                email=PARENT[0],
-                password_hash=hash_password(PARENT[1]),
-                role="parent",
-                first_name=adult.first_name,
-                last_name=adult.last_name,
-                household=household,
-                person=adult,
-                confirmed_at=utcnow(),
-                password_changed_at=utcnow(),
-            )
-        )
+        db.session.add(parent_account(PARENT, household, adult))
         created += 5
     created += seed_services()
     if find_user(AGENT[0]) is None:

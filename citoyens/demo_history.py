@@ -17,9 +17,6 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from citoyens.accounts.models import User
-from citoyens.accounts.passwords import hash_password
-from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
 
@@ -146,6 +143,7 @@ def _debit_family(month: date, today: date) -> tuple[Household | None, int]:
     """Dominique Bernard and Sacha: the canteen, paid by SEPA direct debit."""
     from citoyens.billing.models import Mandate
     from citoyens.billing.sepa import sign_mandate
+    from citoyens.demo import parent_account
     from citoyens.households.demo import ELEMENTARY
     from citoyens.services.models import School
 
@@ -180,19 +178,7 @@ def _debit_family(month: date, today: date) -> tuple[Household | None, int]:
             HouseholdMember(person=adult, role="adult"),
             HouseholdMember(person=child, role="child"),
         ]
-        db.session.add(
-            User(
-                email=DEBIT_FAMILY[0],
-                password_hash=hash_password(DEBIT_FAMILY[1]),
-                role="parent",
-                first_name=adult.first_name,
-                last_name=adult.last_name,
-                household=household,
-                person=adult,
-                confirmed_at=utcnow(),
-                password_changed_at=utcnow(),
-            )
-        )
+        db.session.add(parent_account(DEBIT_FAMILY, household, adult))
         db.session.flush()
         created += 5
     child = _children(household).get("Sacha")
@@ -266,9 +252,9 @@ def _document_to_review(family: Household) -> int:
 def _last_month_bookings(households: list[Household], month: date) -> int:
     """Each child booked on every day of last month it is enrolled for, then the
     attendance as staff took it: present, but one absence without a certificate."""
+    from citoyens.reservations.demo import book_entitled_days
     from citoyens.reservations.models import ActivityDay, Booking
-    from citoyens.reservations.operations import book_days, set_attendance
-    from citoyens.reservations.rules import entitlements
+    from citoyens.reservations.operations import set_attendance
 
     last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     created = 0
@@ -286,24 +272,7 @@ def _last_month_bookings(households: list[Household], month: date) -> int:
         )
         if already is not None or not child_ids:
             continue
-        for item in entitlements(child_ids, month, last):
-            day_ids = db.session.scalars(
-                select(ActivityDay.id).where(
-                    ActivityDay.activity_id == item.activity.id,
-                    ActivityDay.school_year_id == item.school_year_id,
-                    ActivityDay.day >= month,
-                    ActivityDay.day <= last,
-                    ActivityDay.closed.is_(False),
-                )
-            ).all()
-            book_days(
-                household.id,
-                item.child_id,
-                day_ids,
-                actor=None,
-                staff=True,
-                entitled_ids={item.activity.id},
-            )
+        book_entitled_days(household.id, child_ids, month, last, staff=True)
         bookings = db.session.scalars(
             select(Booking)
             .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)

@@ -100,26 +100,41 @@ def _book_next_weeks(household_id: int, child_ids: list[int], weeks: int = 4) ->
     from datetime import timedelta
 
     from citoyens.forms import today_in_paris
-    from citoyens.reservations.models import ActivityDay, Booking
-    from citoyens.reservations.operations import book_days
-    from citoyens.reservations.rules import entitlements
+    from citoyens.reservations.models import Booking
 
     if db.session.scalar(select(Booking.id).where(Booking.child_id.in_(child_ids)).limit(1)):
         return 0
     today = today_in_paris()
-    last = today + timedelta(weeks=weeks)
+    return book_entitled_days(household_id, child_ids, today, today + timedelta(weeks=weeks))
+
+
+def book_entitled_days(
+    household_id: int, child_ids: list[int], first, last, *, staff: bool = False
+) -> int:
+    """Book each child on every open day between `first` and `last` of the activities it
+    is enrolled in (`staff`: as staff would, past the cut-off too); how many were booked."""
+    from citoyens.reservations.models import ActivityDay
+    from citoyens.reservations.operations import book_days
+    from citoyens.reservations.rules import entitlements
+
     booked = 0
-    for item in entitlements(child_ids, today, last):
+    for item in entitlements(child_ids, first, last):
         day_ids = db.session.scalars(
             select(ActivityDay.id).where(
                 ActivityDay.activity_id == item.activity.id,
                 ActivityDay.school_year_id == item.school_year_id,
-                ActivityDay.day >= today,
+                ActivityDay.day >= first,
                 ActivityDay.day <= last,
+                ActivityDay.closed.is_(False),
             )
         ).all()
         outcome = book_days(
-            household_id, item.child_id, day_ids, actor=None, entitled_ids={item.activity.id}
+            household_id,
+            item.child_id,
+            day_ids,
+            actor=None,
+            staff=staff,
+            entitled_ids={item.activity.id},
         )
         booked += len(outcome.booked)
     return booked

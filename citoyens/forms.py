@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+import wtforms
 from wtforms import StringField
 from wtforms.validators import (
     DataRequired,
@@ -105,6 +106,39 @@ def optional_text(what: str, limit: int, *, multiline: bool = False) -> list:
 def required_text(what: str, limit: int) -> list:
     """A required single-line text: "<what> est obligatoire.", at most `limit` characters."""
     return [required(what), no_control_characters(what), max_length(limit, what)]
+
+
+# --- Numbers ----------------------------------------------------------------------------------
+
+# The most characters a number field parses. A longer value is refused before int() or
+# Decimal() sees it: a 4,000-digit integer parses, then overflows in NumberRange (a 500).
+NUMBER_MAX_LENGTH = 20
+INVALID_NUMBER = "Saisissez un nombre valide, par exemple 12."
+
+
+def _bounded(field, valuelist) -> None:
+    """Refuse a too long value before the field parses it (ValueError, French)."""
+    if valuelist and isinstance(valuelist[0], str) and len(valuelist[0]) > NUMBER_MAX_LENGTH:
+        field.data = None
+        raise ValueError(field.invalid_value_message or INVALID_NUMBER)
+
+
+class IntegerField(wtforms.IntegerField):
+    """WTForms' IntegerField with a bounded input length: every form uses this one."""
+
+    def process_formdata(self, valuelist):
+        _bounded(self, valuelist)
+        super().process_formdata(valuelist)
+
+
+class DecimalField(wtforms.DecimalField):
+    """WTForms' DecimalField with a bounded input length: every form uses this one."""
+
+    invalid_value_message = None
+
+    def process_formdata(self, valuelist):
+        _bounded(self, valuelist)
+        super().process_formdata(valuelist)
 
 
 def _years_before(day: date, years: int) -> date:

@@ -11,7 +11,6 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -25,6 +24,7 @@ from citoyens.accounts.passwords import password_problem
 from citoyens.forms import (
     DATE_FORMATS,
     INVALID_DATE,
+    IntegerField,
     PhoneField,
     blank_to_none,
     email_field_validators,

@@ -129,9 +129,11 @@ def register_hooks(app: Flask) -> None:
     from flask_login import user_loaded_from_cookie
 
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie
+    from citoyens.forms import refuse_control_characters_in_query
     from citoyens.web import SessionInterface, security_headers
 
     app.session_interface = SessionInterface()
+    app.before_request(refuse_control_characters_in_query)
     app.before_request(enforce_lifetime)
     user_loaded_from_cookie.connect(restored_from_cookie, app)
     app.after_request(security_headers)

@@ -5,13 +5,21 @@ Runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from flask_wtf import FlaskForm
 from hypothesis import settings
 from wtforms.fields.core import UnboundField
 
 import citoyens.forms
-from citoyens.forms import NUMBER_MAX_LENGTH, IntegerField
+from citoyens.forms import (
+    NUMBER_MAX_LENGTH,
+    IntegerField,
+    RefusedInput,
+    parse_query_month,
+    parse_query_week,
+)
 from tests.conftest import post
 
 HOUSEHOLD = {
@@ -81,3 +89,62 @@ def test_a_4000_digit_family_quotient_is_a_french_error_not_a_500(app, client, a
     response = post(client, "/mon-foyer/modifier", {**HOUSEHOLD, "family_quotient": "1" * 4000})
     assert response.status_code == 422
     assert "Saisissez le quotient familial en chiffres" in text(response)
+
+
+# --- Dates in query strings: one shared parser -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("", None), (" 2030-09-04 ", date(2030, 9, 2)), ("1900-01-01", date(1900, 1, 1))],
+)
+def test_the_week_parser_gives_the_monday_or_none(value, expected):
+    assert parse_query_week(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["9999-12-31", "0001-01-01", "1899-12-31", "2201-01-01", "2030-02-30", "x", "\x00"]
+)
+def test_the_week_parser_refuses_dates_out_of_range_in_french(value):
+    with pytest.raises(RefusedInput) as refused:
+        parse_query_week(value)
+    assert refused.value.code == 400 and "La semaine demandée" in refused.value.french_message
+
+
+@pytest.mark.parametrize("value", ["9999-12", "0001-01", "2030-13", "2030-00", "2030-1", "²030-01"])
+def test_the_month_parser_refuses_odd_months_in_french(value):
+    with pytest.raises(RefusedInput, match="Le mois demandé"):
+        parse_query_month(value)
+    assert parse_query_month("2200-12") == date(2200, 12, 1)
+    assert parse_query_month("") is None
+
+
+# --- Control characters in any query string ------------------------------------------------------
+
+
+def _query_pages(app):
+    """Every GET page without a path argument (the access test walks the others)."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and rule.endpoint != "static"
+    )
+
+
+@pytest.mark.parametrize("query", [{"q": "Mart\x00in"}, {"mois": "\x00"}, {"x\x1b": "1"}])
+def test_every_page_refuses_control_characters_in_its_query_string(app, client, auth, admin, query):
+    auth.login(admin)
+    pages = _query_pages(app)
+    assert "/admin/familles" in pages and "/admin/inscriptions" in pages
+    for path in pages:
+        response = client.get(path, query_string=query)
+        assert response.status_code == 400, path
+        assert "caractères non autorisés" in text(response), path
+
+
+@pytest.mark.parametrize("path", ["/admin/familles", "/admin/inscriptions", "/admin/factures"])
+def test_staff_searches_with_nul_are_a_french_400(app, client, auth, staff, path):
+    auth.login(staff)
+    response = client.get(path, query_string={"q": "Du\x00pont"})
+    assert response.status_code == 400
+    assert "adresse de la page contient des caractères non autorisés." in text(response)

@@ -128,11 +128,13 @@ def parse_query_month(value: str | None) -> date | None:
 def refuse_control_characters_in_query() -> None:
     """before_request: a query string (names or values) with a control character, NUL
     above all (PostgreSQL refuses it in any text), is refused with a French 400 page,
-    before any view reads it. Form fields have the same rule (`no_control_characters`)."""
+    before any view reads it. Tab and line breaks pass (harmless, and browsers drop them
+    from addresses); a view keeping a value strips them. Form fields have the same rule
+    (`no_control_characters`)."""
     from flask import request
 
     for key, value in request.args.items(multi=True):
-        if _CONTROL_SINGLE_LINE.search(key) or _CONTROL_SINGLE_LINE.search(value):
+        if _CONTROL.search(key) or _CONTROL.search(value):
             raise RefusedInput("L'adresse de la page contient des caractères non autorisés.")
 
 

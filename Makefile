@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint format install bench clean
+.PHONY: run test fuzz lint format install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,8 @@ install: $(VENV)/.installed
 instance:
 	mkdir -p instance
 
+# Development is chosen explicitly: without CITOYENS_ENV the app runs in production.
+run: export CITOYENS_ENV := development
 run: install instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
@@ -29,8 +31,15 @@ run: install instance
 lint: install
 	$(BIN)/ruff check .
 
+# Property tests run derandomized (Hypothesis profile "ci"): the same cases on every run.
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The property tests only, long, with fresh random cases (FUZZ_FACTOR times their examples).
+FUZZ_FACTOR ?= 20
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz FUZZ_FACTOR=$(FUZZ_FACTOR) $(BIN)/python -m pytest \
+		-m "hypothesis and not browser" -p no:cacheprovider -q $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/pages.py

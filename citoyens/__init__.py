@@ -6,22 +6,30 @@ import logging
 import os
 
 from flask import Flask, session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from citoyens import config as config_module
+
+log = logging.getLogger("citoyens")
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: defaults ← environment ← `config` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.update(config_module.load(app.instance_path))
+    app.config.update(config_module.load(app.instance_path, config))
     if config:
         app.config.update(config)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # The proxy passes the Host header through (nginx: proxy_set_header Host $host).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     url = config_module.normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", config_module.engine_options(url))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    warn_about_demo_settings(app)
 
     register_extensions(app)
     register_blueprints(app)
@@ -29,6 +37,14 @@ def create_app(config: dict | None = None) -> Flask:
     register_hooks(app)
     register_cli(app)
     return app
+
+
+def warn_about_demo_settings(app: Flask) -> None:
+    """In production, name at start-up every setting still holding its example value."""
+    if not app.config["PRODUCTION"]:
+        return
+    for name, label in config_module.demo_settings(app.config):
+        log.warning("setting %s still holds its example value (%s): set it", name, label)
 
 
 def register_extensions(app: Flask) -> None:
@@ -50,13 +66,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = app.config["SESSION_PROTECTION"]
 
-    from citoyens.accounts.models import User
+    from citoyens.accounts.sessions import load_user
 
-    @login_manager.user_loader
-    def load_user(session_token: str):
-        from sqlalchemy import select
-
-        return db.session.scalar(select(User).where(User.session_token == session_token))
+    login_manager.user_loader(load_user)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -118,9 +130,11 @@ def register_hooks(app: Flask) -> None:
     from flask_login import user_loaded_from_cookie
 
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie
+    from citoyens.forms import refuse_control_characters_in_query
     from citoyens.web import SessionInterface, security_headers
 
     app.session_interface = SessionInterface()
+    app.before_request(refuse_control_characters_in_query)
     app.before_request(enforce_lifetime)
     user_loaded_from_cookie.connect(restored_from_cookie, app)
     app.after_request(security_headers)

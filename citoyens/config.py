@@ -1,7 +1,10 @@
-"""Settings read from environment variables, with safe defaults for development.
+"""Settings read from environment variables.
 
-`CITOYENS_ENV` selects the mode: `development` (default), `production` or
-`testing`. In production a missing `SECRET_KEY` stops start-up.
+`CITOYENS_ENV` selects the mode: `production` (the default: a WSGI server started
+without settings never runs as a demo), `development` (chosen explicitly, `make run`)
+or `testing` (the default when the app is built with `TESTING` in its config). In
+production a missing `SECRET_KEY` stops start-up, and the settings still holding their
+example value are named in a warning (see `demo_settings`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,58 @@ from citoyens.billing import creditor_id
 
 class ConfigurationError(RuntimeError):
     """Raised at start-up when a required setting is missing."""
+
+
+ENVIRONMENTS = ("production", "development", "testing")
+
+# Example values: fine for a demonstration, wrong for a commune. Each is named, with what
+# it is, by `demo_settings` while it is still in use.
+DEMO_VALUES = {
+    "PUBLIC_URL": ("", "l'adresse publique du portail (liens des e-mails)"),
+    "MAIL_SERVER": ("localhost", "le serveur d'envoi des e-mails"),
+    "MAIL_DEFAULT_SENDER": (
+        "Citoyens <ne-pas-repondre@example.org>",
+        "l'expéditeur des e-mails",
+    ),
+    "PAYFIP_NUMCLI": ("", "le numéro client PayFiP (DGFiP) du paiement en ligne"),
+    "SEPA_CREDITOR_NAME": ("TRESOR PUBLIC CHALONNES", "le nom du créancier SEPA"),
+    "SEPA_CREDITOR_IBAN": ("FR7630001007941234567890185", "l'IBAN du créancier SEPA"),
+    "SEPA_CREDITOR_BIC": ("BDFEFRPPCCT", "le BIC du créancier SEPA"),
+    "SEPA_CREDITOR_ID": (creditor_id.DEMO_CREDITOR_ID, "l'identifiant créancier SEPA (ICS)"),
+}
+
+
+def _demo(name: str) -> str:
+    return os.environ.get(name, DEMO_VALUES[name][0])
+
+
+def demo_settings(config) -> list[tuple[str, str]]:
+    """The settings still holding their example value, as (name, what it is in French).
+
+    The PayFiP number counts only with PayFiP on, the mail server only with SMTP on.
+    """
+    found = []
+    for name, (demo, label) in DEMO_VALUES.items():
+        # Unset counts as the example value (production leaves the ICS empty).
+        if (config.get(name) or "") not in (demo, ""):
+            continue
+        if name == "PAYFIP_NUMCLI" and config.get("PAYMENT_BACKEND") != "payfip_ws":
+            continue
+        if name == "MAIL_SERVER" and config.get("MAIL_BACKEND") != "smtp":
+            continue
+        found.append((name, label))
+    return found
+
+
+def environment(overrides: dict | None = None) -> str:
+    """The mode: CITOYENS_ENV; else `testing` for an app built with TESTING; else production."""
+    default = "testing" if (overrides or {}).get("TESTING") else "production"
+    env = (os.environ.get("CITOYENS_ENV") or default).strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"CITOYENS_ENV={env!r} is unknown: use production, development or testing."
+        )
+    return env
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -46,16 +101,18 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def load(instance_path: str) -> dict:
-    """Return the settings for the mode named by CITOYENS_ENV."""
-    env = os.environ.get("CITOYENS_ENV", "development").strip().lower()
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Return the settings for the mode (see `environment`); `overrides` are the app's
+    explicit config (tests), which may carry the SECRET_KEY."""
+    env = environment(overrides)
     production = env == "production"
-    secret = os.environ.get("SECRET_KEY")
+    secret = (overrides or {}).get("SECRET_KEY") or os.environ.get("SECRET_KEY")
     if production and not secret:
         raise ConfigurationError(
-            "SECRET_KEY is not set. In production Citoyens refuses to start without it: "
-            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` "
-            "and export SECRET_KEY."
+            "SECRET_KEY is not set. Citoyens runs in production unless CITOYENS_ENV says "
+            "otherwise, and refuses to start without it: generate one with "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'` and export "
+            "SECRET_KEY (for a development server, export CITOYENS_ENV=development)."
         )
     secure_cookies = _bool("SESSION_COOKIE_SECURE", production)
     settings = {
@@ -93,20 +150,26 @@ def load(instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "citoyens",
+        # Failed logins (and wrong current passwords) are counted per account and per client
+        # address: the address's limit is high, since a town hall or a school network shares
+        # one address; an account's failures lock that account only.
         "LOGIN_FAILURES_LIMIT": os.environ.get("LOGIN_FAILURES_LIMIT", "5 per 15 minutes"),
+        "ADDRESS_FAILURES_LIMIT": os.environ.get("ADDRESS_FAILURES_LIMIT", "60 per 15 minutes"),
+        # Reverse proxies in front of the app (0: none). With N, the client's address and
+        # scheme are read from the last N X-Forwarded-For / X-Forwarded-Proto entries; with
+        # none, these headers are ignored (a client could write them).
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Mail: printed to the console in development, sent by SMTP in production.
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "smtp" if production else "console"),
-        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "MAIL_SERVER": _demo("MAIL_SERVER"),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
         "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
-        "MAIL_DEFAULT_SENDER": os.environ.get(
-            "MAIL_DEFAULT_SENDER", "Citoyens <ne-pas-repondre@example.org>"
-        ),
+        "MAIL_DEFAULT_SENDER": _demo("MAIL_DEFAULT_SENDER"),
         # Public address used in e-mails and the PWA manifest.
-        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
+        "PUBLIC_URL": _demo("PUBLIC_URL"),
         "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),
         # Billing (issue 6). Invoices are due INVOICE_DUE_DAYS after issue; under direct
         # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
@@ -120,7 +183,7 @@ def load(instance_path: str) -> dict:
         "PAYMENT_BACKEND": os.environ.get(
             "PAYMENT_BACKEND", "payfip_ws" if production else "simulated"
         ),
-        "PAYFIP_NUMCLI": os.environ.get("PAYFIP_NUMCLI", ""),
+        "PAYFIP_NUMCLI": _demo("PAYFIP_NUMCLI"),
         # T: test, X: production through the portal, W: production activated (DGFiP).
         "PAYFIP_SAISIE": os.environ.get("PAYFIP_SAISIE", "W" if production else "T"),
         # Minutes a trip to the bank stays open: « Payer » again within them goes back to it
@@ -129,9 +192,9 @@ def load(instance_path: str) -> dict:
         # The address PayFiP gets when the parent's is not one it takes (over 80 characters).
         "PAYFIP_CONTACT_EMAIL": os.environ.get("PAYFIP_CONTACT_EMAIL", ""),
         # SEPA creditor (the commune's Trésorerie account) for the pain.008 files.
-        "SEPA_CREDITOR_NAME": os.environ.get("SEPA_CREDITOR_NAME", "TRESOR PUBLIC CHALONNES"),
-        "SEPA_CREDITOR_IBAN": os.environ.get("SEPA_CREDITOR_IBAN", "FR7630001007941234567890185"),
-        "SEPA_CREDITOR_BIC": os.environ.get("SEPA_CREDITOR_BIC", "BDFEFRPPCCT"),
+        "SEPA_CREDITOR_NAME": _demo("SEPA_CREDITOR_NAME"),
+        "SEPA_CREDITOR_IBAN": _demo("SEPA_CREDITOR_IBAN"),
+        "SEPA_CREDITOR_BIC": _demo("SEPA_CREDITOR_BIC"),
         # Identifiant créancier SEPA (ICS), given by the Banque de France. The default is the
         # EPC rulebook's example: fine in development, refused in production.
         "SEPA_CREDITOR_ID": os.environ.get(

@@ -70,7 +70,8 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        response = _page(error.code)
+        # A refused input (citoyens.forms.RefusedInput) says why, in French.
+        response = _page(error.code, getattr(error, "french_message", None))
         if error.code == 405 and error.valid_methods:
             response = render_allow(response, error.valid_methods)
         return response

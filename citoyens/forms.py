@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+import wtforms
+from werkzeug.exceptions import BadRequest
 from wtforms import StringField
 from wtforms.validators import (
     DataRequired,
@@ -66,6 +68,76 @@ def parse_id(value: str | None) -> int | None:
     return number if 0 < number < 2**31 else None
 
 
+# --- Query strings ------------------------------------------------------------------------------
+
+
+class RefusedInput(BadRequest):
+    """A value the portal refuses outright: a 400 page with the French reason."""
+
+    def __init__(self, french_message: str):
+        super().__init__(french_message)
+        self.french_message = french_message
+
+
+# Dates asked in a URL (?semaine=, ?mois=, ?jour=): a sane range, so that the page's
+# neighbours (the week before, the month after) stay far inside Python's dates.
+QUERY_YEARS = (1900, 2200)
+_QUERY_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_QUERY_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def _in_range(year: int, what: str) -> None:
+    low, high = QUERY_YEARS
+    if not low <= year <= high:
+        raise RefusedInput(f"{what} doit être entre {low} et {high}.")
+
+
+def parse_query_day(value: str | None, what: str = "La date demandée") -> date | None:
+    """ "2030-09-04" → that day; blank → None; anything else → RefusedInput (a 400)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    match = _QUERY_DAY.fullmatch(value)
+    if not match:
+        raise RefusedInput(f"{what} n'est pas une date valide : écrivez-la ainsi, 2030-09-04.")
+    _in_range(int(match[1]), what)
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError as exc:
+        raise RefusedInput(f"{what} n'existe pas dans le calendrier.") from exc
+
+
+def parse_query_week(value: str | None) -> date | None:
+    """The Monday of the week of `value` ("2030-09-04"); blank → None; else RefusedInput."""
+    day = parse_query_day(value, "La semaine demandée")
+    return None if day is None else day - timedelta(days=day.weekday())
+
+
+def parse_query_month(value: str | None) -> date | None:
+    """ "2030-09" → 1 September 2030; blank → None; anything else → RefusedInput."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    match = _QUERY_MONTH.fullmatch(value)
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise RefusedInput("Le mois demandé n'est pas valide : écrivez-le ainsi, 2030-09.")
+    _in_range(int(match[1]), "Le mois demandé")
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def refuse_control_characters_in_query() -> None:
+    """before_request: a query string (names or values) with a control character, NUL
+    above all (PostgreSQL refuses it in any text), is refused with a French 400 page,
+    before any view reads it. Tab and line breaks pass (harmless, and browsers drop them
+    from addresses); a view keeping a value strips them. Form fields have the same rule
+    (`no_control_characters`)."""
+    from flask import request
+
+    for key, value in request.args.items(multi=True):
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            raise RefusedInput("L'adresse de la page contient des caractères non autorisés.")
+
+
 def today_in_paris() -> date:
     return datetime.now(PARIS).date()
 
@@ -105,6 +177,39 @@ def optional_text(what: str, limit: int, *, multiline: bool = False) -> list:
 def required_text(what: str, limit: int) -> list:
     """A required single-line text: "<what> est obligatoire.", at most `limit` characters."""
     return [required(what), no_control_characters(what), max_length(limit, what)]
+
+
+# --- Numbers ----------------------------------------------------------------------------------
+
+# The most characters a number field parses. A longer value is refused before int() or
+# Decimal() sees it: a 4,000-digit integer parses, then overflows in NumberRange (a 500).
+NUMBER_MAX_LENGTH = 20
+INVALID_NUMBER = "Saisissez un nombre valide, par exemple 12."
+
+
+def _bounded(field, valuelist) -> None:
+    """Refuse a too long value before the field parses it (ValueError, French)."""
+    if valuelist and isinstance(valuelist[0], str) and len(valuelist[0]) > NUMBER_MAX_LENGTH:
+        field.data = None
+        raise ValueError(field.invalid_value_message or INVALID_NUMBER)
+
+
+class IntegerField(wtforms.IntegerField):
+    """WTForms' IntegerField with a bounded input length: every form uses this one."""
+
+    def process_formdata(self, valuelist):
+        _bounded(self, valuelist)
+        super().process_formdata(valuelist)
+
+
+class DecimalField(wtforms.DecimalField):
+    """WTForms' DecimalField with a bounded input length: every form uses this one."""
+
+    invalid_value_message = None
+
+    def process_formdata(self, valuelist):
+        _bounded(self, valuelist)
+        super().process_formdata(valuelist)
 
 
 def _years_before(day: date, years: int) -> date:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from flask_sqlalchemy.session import _app_ctx_id
+from hypothesis import settings
 from sqlalchemy import event, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -20,6 +21,31 @@ from citoyens.extensions import db, limiter, mail
 from tests.factories import make_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+# Property tests. "ci" (the default, `make test`): derandomized, the same cases on every run,
+# so that the suite never fails at random. "fuzz" (`make fuzz`): fresh random cases, and
+# FUZZ_FACTOR times each test's own number of examples.
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+FUZZ_FACTOR = int(os.environ.get("FUZZ_FACTOR", "20"))
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("fuzz", derandomize=False, database=None, deadline=None)
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_collection_modifyitems(items):
+    """Under the "fuzz" profile, each property test draws FUZZ_FACTOR times its examples."""
+    if HYPOTHESIS_PROFILE != "fuzz":
+        return
+    scaled = set()
+    for item in items:
+        test = getattr(item, "obj", None)
+        current = getattr(test, "_hypothesis_internal_use_settings", None)
+        if current is None or id(test) in scaled:
+            continue
+        scaled.add(id(test))
+        test._hypothesis_internal_use_settings = settings(
+            current, max_examples=current.max_examples * FUZZ_FACTOR
+        )
 
 
 def scratch_database_name(name: str) -> str:

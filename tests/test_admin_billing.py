@@ -472,7 +472,8 @@ def test_random_price_forms_never_fail(app, admin_client, world, amounts, surcha
     assert post(admin_client, path, data).status_code in (303, 422)
     path = f"/admin/tarifs/services/{world.service_id}/majoration?annee={surcharge[:20]}"
     field = f"service-{world.service_id}-amount"
-    assert post(admin_client, path, {field: surcharge}).status_code in (303, 422)
+    # 400: a control character in the query string (refused before the view, issue 12).
+    assert post(admin_client, path, {field: surcharge}).status_code in (303, 400, 422)
 
 
 @FUZZ
@@ -491,6 +492,7 @@ def test_random_run_and_credit_forms_never_fail(
         assert response.status_code in (303, 422)
     assert admin_client.get(f"/admin/facturation?mois={quote(month[:50])}").status_code in (
         200,
+        400,  # a control character in the query string (issue 12)
         422,
     )
 

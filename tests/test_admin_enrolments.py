@@ -164,7 +164,7 @@ def test_queue_filters_by_status_and_school_year(app, world):
 
 
 @pytest.mark.parametrize(
-    "query", ["?status=nimporte", "?service=abc", "?year=%00", "?page=-3", "?page=9999"]
+    "query", ["?status=nimporte", "?service=abc", "?year=x", "?page=-3", "?page=9999"]
 )
 def test_queue_ignores_unknown_filter_values(app, world, query):
     enrol_in(app, world, "a")

@@ -184,12 +184,15 @@ def test_overview_scoping_and_service_filter(app, world, admin):
     assert f"/admin/reservations/jour/{world['days_b'][TUESDAY]}" in html
 
 
-@pytest.mark.parametrize("value", ["", "n'importe quoi", "2030-02-30", "99999-01-01", "0001-01-01"])
-def test_overview_with_a_bad_week_shows_the_current_week(app, world, value):
-    response = login(app, world["agent"]).get(
-        "/admin/reservations", query_string={"semaine": value}
-    )
-    assert response.status_code == 200
+@pytest.mark.parametrize(
+    "value", ["n'importe quoi", "2030-02-30", "99999-01-01", "0001-01-01", "9999-12-31"]
+)
+def test_overview_with_a_bad_week_is_a_french_400(app, world, value):
+    client = login(app, world["agent"])
+    assert client.get("/admin/reservations", query_string={"semaine": ""}).status_code == 200
+    response = client.get("/admin/reservations", query_string={"semaine": value})
+    assert response.status_code == 400
+    assert "La semaine demandée" in response.get_data(as_text=True)
 
 
 def test_agent_without_service_sees_an_empty_overview(app, staff):

@@ -53,7 +53,7 @@ def test_production_settings_are_strict(monkeypatch):
 
 def test_development_defaults_to_sqlite_in_the_instance_folder(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("CITOYENS_ENV", raising=False)
+    monkeypatch.setenv("CITOYENS_ENV", "development")
     app = create_app()
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("instance/citoyens.sqlite3")
     assert app.config["MAIL_BACKEND"] == "console"

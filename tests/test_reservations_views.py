@@ -130,12 +130,18 @@ def test_the_week_view_shows_one_week(app, client, auth, parent, family):
     assert "semaine=2030-11-25" in html and "semaine=2030-12-09" in html
 
 
-@pytest.mark.parametrize("bad", ["2030-13", "abc", "99999-01", ""])
-def test_bad_month_falls_back_to_the_current_month(app, client, auth, parent, family, bad):
+@pytest.mark.parametrize("bad", ["2030-13", "abc", "99999-01", "9999-12", "0001-01"])
+def test_a_bad_month_or_week_is_a_french_400(app, client, auth, parent, family, bad):
+    # Issue 12: out of range or not a date is refused by the shared parser, never a 500.
     _offer, (child, _sibling) = family
     auth.login(parent)
-    assert client.get(month_url(child, bad)).status_code == 200
-    assert client.get(f"/reservations/enfant/{child}?semaine=nope").status_code == 200
+    assert client.get(month_url(child, "")).status_code == 200  # blank: the current month
+    refused = client.get(month_url(child, bad))
+    assert refused.status_code == 400 and "Le mois demandé" in refused.get_data(as_text=True)
+    for week in ("nope", "9999-12-31", "0001-01-01"):
+        response = client.get(f"/reservations/enfant/{child}?semaine={week}")
+        assert response.status_code == 400
+        assert "La semaine demandée" in response.get_data(as_text=True)
 
 
 def test_month_view_queries_do_not_grow_with_children_activities_and_bookings(app, client, auth):

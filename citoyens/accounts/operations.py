@@ -39,11 +39,13 @@ def register_parent(email: str, password: str, first_name: str, last_name: str) 
     """Create an account with its household and adult person, and mail the confirmation link.
 
     If the address already has an account nothing is created and its owner is
-    told by e-mail instead: the page answers the same either way.
+    told by e-mail instead: the page answers the same either way, and as slowly (the
+    password is hashed all the same, the costly step of a new account).
     """
     email = normalize_email(email)
     existing = find_user(email)
     if existing is not None:
+        hash_password(password)  # same work as a new account: no enumeration by timing
         send_mail(
             "account-exists",
             existing.email,

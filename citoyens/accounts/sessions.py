@@ -13,12 +13,38 @@ SEEN_AT = "seen_at"
 CLEAR_CACHES = "clear_caches"
 
 
+def login_id(user, issued_at: int) -> str:
+    """What the session and the remember-me cookie carry (both signed with SECRET_KEY):
+    the account's session token and the login's time, "<token>.<seconds>"."""
+    return f"{user.session_token}.{issued_at}"
+
+
+def load_user(login: str):
+    """Flask-Login's user loader: the account whose session token the login carries, if
+    the login is younger than the remember-me cookie's lifetime. So a remember-me cookie
+    dies on the server too: at its 30 days (whatever the browser keeps), and with every
+    other session when the token changes (password change or reset, logout)."""
+    from sqlalchemy import select
+
+    from citoyens.accounts.models import User
+    from citoyens.extensions import db
+
+    token, _, issued = login.partition(".")
+    if not (token and issued.isascii() and issued.isdigit()):
+        return None
+    age = time.time() - int(issued)
+    if not 0 <= age <= current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
+        return None
+    return db.session.scalar(select(User).where(User.session_token == token))
+
+
 def start_session(user, remember: bool) -> None:
     """A fresh session for a fresh login: nothing from before survives (fixation)."""
     session.clear()
     login_user(user, remember=remember)
     session.permanent = True
     now = int(time.time())
+    session["_user_id"] = login_id(user, now)  # the remember-me cookie is written from it
     session[AUTH_AT] = now
     session[SEEN_AT] = now
     session[REMEMBERED] = bool(remember)

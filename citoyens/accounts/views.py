@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -23,8 +25,47 @@ from citoyens.web import render, safe_next
 
 bp = Blueprint("accounts", __name__)
 
-# Mail-sending forms: a few per hour and address is plenty for a person.
-mail_limit = limiter.limit("10 per hour", methods=["POST"])
+
+def _email_key() -> str:
+    email = request.form.get("email", "").strip().lower()
+    return "mail-form:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+# Mail-sending forms: a few per hour for one address is plenty for a person; a client
+# address (a town hall's network, a proxy) gets many more, shared by everyone behind it.
+_mail_per_address = limiter.limit("60 per hour", methods=["POST"])
+_mail_per_email = limiter.limit("5 per hour", methods=["POST"], key_func=_email_key)
+
+
+def mail_limit(view):
+    return _mail_per_address(_mail_per_email(view))
+
+
+NOT_THE_CURRENT_ONE = "Le mot de passe actuel est incorrect."
+TOO_MANY_ATTEMPTS = (
+    "Trop de tentatives avec un mauvais mot de passe : patientez 15 minutes puis réessayez."
+)
+
+
+def current_password_error(password: str) -> str | None:
+    """The account forms' current password, throttled like the login: the French error,
+    or None when it is right."""
+    email = current_user.email
+    if throttle.login_blocked(email):
+        return TOO_MANY_ATTEMPTS
+    if not verify_password(current_user.password_hash, password):
+        throttle.record_login_failure(email)
+        return NOT_THE_CURRENT_ONE
+    return None
+
+
+def _account_page(form, email_form, error: str | None = None):
+    return render(
+        "accounts/account.html",
+        form=form,
+        email_form=email_form,
+        status=429 if error == TOO_MANY_ATTEMPTS else 200,
+    )
 
 
 def home_for(user) -> str:
@@ -160,9 +201,11 @@ def account():
 @mail_limit
 def change_email():
     form = ChangeEmailForm()
+    error = None
     if form.validate_on_submit():
-        if not verify_password(current_user.password_hash, form.current_password.data):
-            form.current_password.errors.append("Le mot de passe actuel est incorrect.")
+        error = current_password_error(form.current_password.data)
+        if error:
+            form.current_password.errors.append(error)
         elif form.email.data.lower() == current_user.email:
             form.email.errors.append("C'est déjà l'adresse de votre espace.")
         else:
@@ -174,7 +217,7 @@ def change_email():
                 "success",
             )
             return redirect(url_for("accounts.account"), 303)
-    return render("accounts/account.html", form=ChangePasswordForm(), email_form=form)
+    return _account_page(ChangePasswordForm(), form, error)
 
 
 @bp.route("/confirmer-adresse/<token>", methods=["GET", "POST"])
@@ -198,9 +241,11 @@ def confirm_email_change(token: str):
 @login_required
 def change_password():
     form = ChangePasswordForm()
+    error = None
     if form.validate_on_submit():
-        if not verify_password(current_user.password_hash, form.current_password.data):
-            form.current_password.errors.append("Le mot de passe actuel est incorrect.")
+        error = current_password_error(form.current_password.data)
+        if error:
+            form.current_password.errors.append(error)
         else:
             user = current_user._get_current_object()
             ops.set_password(user, form.password.data)
@@ -211,4 +256,4 @@ def change_password():
                 "Votre mot de passe est changé. Vos autres appareils sont déconnectés.", "success"
             )
             return redirect(url_for("accounts.account"), 303)
-    return render("accounts/account.html", form=form, email_form=ChangeEmailForm())
+    return _account_page(form, ChangeEmailForm(), error)

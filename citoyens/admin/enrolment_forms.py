@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
-    IntegerField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -21,6 +20,7 @@ from wtforms.validators import InputRequired, NumberRange, Optional, ValidationE
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from citoyens.enrolments.staff import QUEUE_STATUSES, REFUSAL_REASON_MISSING
+from citoyens.forms import IntegerField
 from citoyens.requests.forms import StatusButtonsForm, clean_text, message_field, plain_text
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from citoyens.accounts.decorators import staff_required
+from citoyens.config import demo_settings
 from citoyens.documents.models import Document
 from citoyens.extensions import db
 from citoyens.households.models import Household
@@ -45,4 +46,7 @@ def waiting_counts(user) -> dict[str, int]:
 
 @bp.get("/")
 def index():
-    return render("admin/index.html", counts=waiting_counts(current_user))
+    config = current_app.config
+    # Administrators see the settings still holding their example value (production).
+    demo = demo_settings(config) if config["PRODUCTION"] and current_user.is_admin else []
+    return render("admin/index.html", counts=waiting_counts(current_user), demo_settings=demo)

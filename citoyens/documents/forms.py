@@ -9,7 +9,6 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import (
     BooleanField,
-    IntegerField,
     RadioField,
     SelectChoice,
     StringField,
@@ -26,7 +25,7 @@ from wtforms.validators import (
 
 from citoyens.documents.models import DocumentType
 from citoyens.extensions import db
-from citoyens.forms import required, strip
+from citoyens.forms import IntegerField, required, strip
 
 # Ids beyond a 32-bit integer would make PostgreSQL fail instead of answering 404.
 ID_RANGE = NumberRange(min=1, max=2**31 - 1)

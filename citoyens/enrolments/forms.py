@@ -7,13 +7,13 @@ service (a forged one answers 404).
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectMultipleField, TextAreaField
+from wtforms import DateField, SelectMultipleField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from citoyens.documents.forms import ID_RANGE, WholeNumberField, no_control_characters
 from citoyens.enrolments.operations import COMMENTS_MAX_LENGTH
-from citoyens.forms import strip, today_in_paris
+from citoyens.forms import IntegerField, strip, today_in_paris
 
 
 class IdField(IntegerField):

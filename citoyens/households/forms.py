@@ -14,7 +14,6 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -29,6 +28,7 @@ from citoyens.documents.uploads import ACCEPT_ATTRIBUTE
 from citoyens.forms import (
     DATE_FORMATS,
     INVALID_DATE,
+    IntegerField,
     PhoneField,
     blank_to_none,
     email_field_validators,

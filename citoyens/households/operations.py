@@ -340,16 +340,15 @@ def invite_adult(
 
     `person_id` names an adult already in the household without an account; otherwise
     the adult is added from `first_name` and `last_name`.
+
+    An address that already has an account is answered the same (no enumeration): the
+    invitation is recorded, but its owner gets no link (an invitation cannot create a
+    second account), only a message saying to ask the town hall to attach the account.
     """
     from citoyens.accounts.operations import find_user, normalize_email
 
     email = normalize_email(email)
-    if find_user(email) is not None:
-        audit.record("invitation.refused", actor=actor, target=f"household:{household_id}")
-        raise HouseholdError(
-            "Nous ne pouvons pas envoyer d'invitation à cette adresse. Si cette personne a "
-            "déjà un espace famille, elle peut demander à la mairie de le rattacher à votre foyer."
-        )
+    existing = find_user(email)
     pending = rules.open_invitations(household_id)
     if any(invitation.email == email for invitation in pending):
         raise HouseholdError("Une invitation est déjà en attente pour cette adresse.")
@@ -386,6 +385,18 @@ def invite_adult(
     db.session.add(invitation)
     db.session.flush()
     record_change(household_id, "invited", actor=actor, person_id=person.id)
+    if existing is not None:
+        send_mail(
+            "invitation-account-exists",
+            email,
+            f"Invitation à l'espace famille de {current_app.config['COMMUNE_NAME']}",
+            "invitation_account_exists",
+            first_name=person.first_name,
+            inviter=getattr(actor, "full_name", ""),
+            login_url=_external_url("accounts.login"),
+        )
+        audit.record("invitation.existing-account", actor=actor, target=f"user:{existing.id}")
+        return invitation
     send_mail(
         "invitation",
         email,

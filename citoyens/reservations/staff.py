@@ -17,7 +17,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.formatting import day_fr, month_fr
-from citoyens.forms import PARIS
+from citoyens.forms import PARIS, parse_query_month, parse_query_week
 from citoyens.households.models import Person
 from citoyens.households.rules import household_names
 from citoyens.reservations import rules
@@ -43,19 +43,14 @@ month_label = month_fr
 
 
 def week_of(value: str | None, today_: date) -> date:
-    """The Monday of the week of `value` ("2030-09-04"); the current week otherwise."""
-    try:
-        day = date.fromisoformat((value or "").strip())
-    except ValueError:
-        day = today_
-    if not 2000 <= day.year <= 2200:  # keeps the neighbours' links inside `date`
-        day = today_
-    return day - timedelta(days=day.weekday())
+    """The Monday of the week of `value` ("2030-09-04"); the current week when blank.
+    A value out of range or not a date is refused (RefusedInput, a French 400)."""
+    return parse_query_week(value) or today_ - timedelta(days=today_.weekday())
 
 
 def parse_month(value: str | None, today_: date) -> date:
-    month = rules.parse_month(value, today_)
-    return month if 2000 <= month.year <= 2200 else today_.replace(day=1)
+    """ "2030-09" → its first day; blank → this month; else RefusedInput (a French 400)."""
+    return parse_query_month(value) or today_.replace(day=1)
 
 
 def shift_month(month: date, months: int) -> date:

@@ -21,7 +21,7 @@ from citoyens.documents.models import Document
 from citoyens.documents.operations import discard_file
 from citoyens.documents.uploads import ACCEPT_ATTRIBUTE, UploadError, check_upload, read_limited
 from citoyens.extensions import db
-from citoyens.forms import parse_id, today_in_paris
+from citoyens.forms import parse_id, parse_query_month, parse_query_week, today_in_paris
 from citoyens.reservations import rules
 from citoyens.reservations.forms import AbsenceForm
 from citoyens.reservations.models import (
@@ -155,16 +155,10 @@ def index():
 
 def _period(today: date) -> tuple[date, date, str, date | None]:
     """The period asked: ?semaine=YYYY-MM-DD (its week) or ?mois=YYYY-MM (default: now)."""
-    week = request.args.get("semaine")
-    if week:
-        try:
-            some_day = date.fromisoformat(week)
-        except ValueError:
-            some_day = None
-        if some_day is not None:
-            monday = some_day - timedelta(days=some_day.weekday())
-            return monday, monday + timedelta(days=6), "semaine", monday
-    month = rules.parse_month(request.args.get("mois"), today)
+    monday = parse_query_week(request.args.get("semaine"))
+    if monday is not None:
+        return monday, monday + timedelta(days=6), "semaine", monday
+    month = parse_query_month(request.args.get("mois")) or today.replace(day=1)
     first, last = rules.month_bounds(month)
     return first, last, "mois", None
 

@@ -11,7 +11,6 @@ from wtforms import (
     BooleanField,
     DateField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -28,6 +27,7 @@ from citoyens.extensions import db
 from citoyens.forms import (
     DATE_FORMATS,
     INVALID_DATE,
+    IntegerField,
     max_length,
     optional_email_validators,
     optional_text,

@@ -43,6 +43,9 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
+    from citoyens import jobs
+
+    jobs.init_app(app)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -63,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
     from citoyens.admin import (  # noqa: F401 (routes on bp)
         billing,
+        billing_runs,
         calendar,
         credits,
         direct_debits,
@@ -70,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
         enrolments,
         households,
         invoices,
+        outbox,
         requests,
         reservations,
         schools,

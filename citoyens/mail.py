@@ -273,13 +273,16 @@ def sweep(now=None) -> int:
     now = now or utcnow()
     with immediate_writes():
         # A worker that claimed a message and vanished: its lease is over, back to pending.
-        db.session.execute(
-            update(MailMessage)
-            .where(MailMessage.status == "sending", MailMessage.next_attempt_at < now)
-            .values(status="pending", next_attempt_at=None)
-            .execution_options(synchronize_session=False)
+        crashed = list(
+            db.session.scalars(
+                update(MailMessage)
+                .where(MailMessage.status == "sending", MailMessage.next_attempt_at < now)
+                .values(status="pending", next_attempt_at=None)
+                .returning(MailMessage.id)
+                .execution_options(synchronize_session=False)
+            )
         )
-        lost = list(
+        lost = crashed + list(
             db.session.scalars(
                 select(MailMessage.id)
                 .where(

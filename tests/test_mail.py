@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from sqlalchemy import select
 
@@ -12,12 +10,7 @@ from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from citoyens.mail import resend, send_mail
 from tests.conftest import post, test_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.smtp_servers import aiosmtpd_server, free_port
 
 
 def test_send_mail_renders_both_parts_and_records_the_message(app, outbox):
@@ -61,24 +54,9 @@ def test_console_backend_prints_instead_of_sending(app, capsys, outbox):
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
-
-    class Handler:
-        def __init__(self):
-            self.received = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
-            self.received.append(envelope)
-            return "250 OK"
-
-    handler = Handler()
-    port = free_port()
-    controller = aiosmtpd.Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, handler.received
-    finally:
-        controller.stop()
+    pytest.importorskip("aiosmtpd.controller")
+    with aiosmtpd_server() as server:
+        yield server
 
 
 def smtp_app(app, port: int):

@@ -117,6 +117,9 @@ def test_the_run_status_is_for_staff(app, client, auth, parent, staff, admin):
     assert client.get(path).status_code == 403
     auth.logout()
     auth.login(staff)
-    assert "Fait." in text(client.get(path))
+    page = text(client.get(path))  # opened directly: a page
+    assert "Fait." in page and "<h1>Émission des factures 2030-09</h1>" in page
+    fragment = text(client.get(path, headers={"HX-Request": "true"}))  # polled: the fragment
+    assert "Fait." in fragment and "<html" not in fragment
     assert client.get("/admin/facturation/emissions/999999").status_code == 404
     assert client.get("/admin/facturation/emissions/99999999999").status_code == 404

@@ -20,7 +20,8 @@ def billing_run_status(run_id: int):
     run = db.session.get(JobRun, run_id) if run_id <= MAX_ID else None
     if run is None or run.kind != billing_tasks.INVOICE_RUN:
         abort(404)
-    return render("admin/billing/_run_status.html", run=run, **status_context())
+    # htmx polls the fragment (the "status" block); opened directly, it is a page.
+    return render("admin/billing/run_status.html", block="status", run=run, **status_context())
 
 
 def status_context() -> dict:

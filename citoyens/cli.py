@@ -115,22 +115,14 @@ def jobs_worker(workers: int, no_periodic: bool) -> None:
 @jobs_group.command("status")
 def jobs_status() -> None:
     """Affiche les tâches en attente et l'état de la boîte d'envoi."""
-    from sqlalchemy import func
-
-    from citoyens.core.models import MailMessage
     from citoyens.jobs import counts
+    from citoyens.mail import waiting_counts
 
     queue = counts()
     click.echo(f"Tâches en attente : {queue['queued']}")
     click.echo(f"Tâches programmées : {queue['scheduled']}")
-    mail = dict(
-        db.session.execute(
-            select(MailMessage.status, func.count(MailMessage.id))
-            .where(MailMessage.status.in_(("pending", "sending", "failed")))
-            .group_by(MailMessage.status)
-        ).all()
-    )
+    mail = waiting_counts()
     click.echo(
-        f"E-mails : {mail.get('pending', 0)} à envoyer, {mail.get('sending', 0)} en cours, "
-        f"{mail.get('failed', 0)} en échec"
+        f"E-mails : {mail['pending']} à envoyer, {mail['sending']} en cours, "
+        f"{mail['failed']} en échec"
     )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, render_template, url_for
 from flask_mail import Connection, Message
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from citoyens import jobs
 from citoyens.core.models import Commune, MailMessage
@@ -254,6 +254,18 @@ def transmit(message: MailMessage) -> str:
 
 
 # --- Resend and sweep -------------------------------------------------------------------------
+
+
+def waiting_counts() -> dict[str, int]:
+    """How many messages are to send, being sent and failed (one query)."""
+    counts = dict(
+        db.session.execute(
+            select(MailMessage.status, func.count(MailMessage.id))
+            .where(MailMessage.status.in_(("pending", "sending", "failed")))
+            .group_by(MailMessage.status)
+        ).all()
+    )
+    return {status: counts.get(status, 0) for status in ("pending", "sending", "failed")}
 
 
 def resend(message: MailMessage) -> bool:

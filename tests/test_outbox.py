@@ -223,26 +223,28 @@ def test_message_ids_are_on_the_communes_domain_never_localhost(app, settings, d
         app.config["PUBLIC_URL"] = app.config["MAIL_MESSAGE_ID_DOMAIN"] = ""
 
 
+def a_message(recipient: str, status: str, **fields) -> MailMessage:
+    """An outbox row, as `send_mail` leaves it (a body unless given None)."""
+    values = {"subject": "Sujet", "kind": "info", "template": "x", "body_text": "Bonjour"}
+    values["body_html"] = "<p>Bonjour</p>"
+    values.update(fields)
+    return MailMessage(recipient=recipient, status=status, **values)
+
+
 def failed_messages():
-    ordinary = MailMessage(
-        recipient="famille@example.org",
-        subject="Votre facture",
-        kind="invoice-issued",
-        template="invoice_issued",
-        status="failed",
+    ordinary = a_message(
+        "famille@example.org",
+        "failed",
         attempts=6,
         error="SMTPServerDisconnected: Connection unexpectedly closed",
-        body_text="Bonjour",
-        body_html="<p>Bonjour</p>",
     )
-    secret = MailMessage(
-        recipient="secret@example.org",
-        subject="Confirmez votre adresse",
-        kind="confirm-email",
-        template="confirm_email",
-        status="failed",
+    secret = a_message(
+        "secret@example.org",
+        "failed",
         attempts=6,
         sensitive=True,
+        body_text=None,
+        body_html=None,
     )
     db.session.add_all([ordinary, secret])
     db.session.commit()
@@ -317,36 +319,15 @@ def test_the_queue_storage_follows_the_settings(app, tmp_path):
 def test_the_sweeper_enqueues_lost_messages_again(app, outbox):
     now = utcnow()
     with app.test_request_context():
-        lost = MailMessage(
-            recipient="lost@example.org",
-            subject="Perdu",
-            kind="info",
-            template="x",
-            status="pending",
-            created_at=now - timedelta(minutes=10),
-            body_text="Bonjour",
-            body_html="<p>Bonjour</p>",
-        )
-        crashed = MailMessage(
-            recipient="crashed@example.org",
-            subject="Worker arrêté",
-            kind="info",
-            template="x",
-            status="sending",
+        lost = a_message("lost@example.org", "pending", created_at=now - timedelta(minutes=10))
+        # A worker claimed it and died: its lease is over.
+        crashed = a_message(
+            "crashed@example.org",
+            "sending",
             attempts=1,
-            next_attempt_at=now - timedelta(seconds=1),  # its lease is over
-            body_text="Bonjour",
-            body_html="<p>Bonjour</p>",
+            next_attempt_at=now - timedelta(seconds=1),
         )
-        fresh = MailMessage(
-            recipient="fresh@example.org",
-            subject="Tout juste écrit",
-            kind="info",
-            template="x",
-            status="pending",
-            body_text="Bonjour",
-            body_html="<p>Bonjour</p>",
-        )
+        fresh = a_message("fresh@example.org", "pending")
         db.session.add_all([lost, crashed, fresh])
         db.session.flush()
         db.session.info.pop(jobs.PENDING, None)  # as if their enqueue was lost

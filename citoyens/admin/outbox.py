@@ -4,33 +4,20 @@ failed message back in the queue (the routes sit on the admin blueprint: staff o
 from __future__ import annotations
 
 from flask import flash, redirect, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from citoyens.admin.views import bp
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
-from citoyens.mail import resend
+from citoyens.mail import resend, waiting_counts
 from citoyens.web import render
 
 SHOWN = 100
-STATUS_LABELS = {
-    "pending": "À envoyer",
-    "sending": "En cours d'envoi",
-    "sent": "Envoyé",
-    "printed": "Affiché (développement)",
-    "failed": "En échec",
-}
 
 
 @bp.get("/courriels")
 def outbox():
-    waiting = dict(
-        db.session.execute(
-            select(MailMessage.status, func.count(MailMessage.id))
-            .where(MailMessage.status.in_(("pending", "sending", "failed")))
-            .group_by(MailMessage.status)
-        ).all()
-    )
+    waiting = waiting_counts()
     failed = db.session.scalars(
         select(MailMessage)
         .where(MailMessage.status == "failed")
@@ -41,7 +28,6 @@ def outbox():
         "admin/outbox/index.html",
         waiting=waiting,
         failed=failed,
-        labels=STATUS_LABELS,
     )
 
 

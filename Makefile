@@ -26,6 +26,9 @@ run: export CITOYENS_ENV := development
 run: install instance
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
+	@# The worker (e-mails, invoice runs, periodic tasks) runs beside the server, stopped with it.
+	$(BIN)/flask jobs worker --workers 2 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 lint: install

@@ -59,6 +59,9 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
+    from citoyens import jobs
+
+    jobs.init_app(app)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -75,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
     from citoyens.admin import (  # noqa: F401 (routes on bp)
         billing,
+        billing_runs,
         calendar,
         credits,
         direct_debits,
@@ -82,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
         enrolments,
         households,
         invoices,
+        outbox,
         requests,
         reservations,
         schools,

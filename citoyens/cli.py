@@ -1,4 +1,5 @@
-"""Command-line tools: `flask seed-demo`, `flask users create-staff`, `flask mail resend`."""
+"""Command-line tools: `flask seed-demo`, `flask users create-staff`, `flask mail resend`,
+`flask jobs worker` and `flask jobs status`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(calendar_group)
     app.cli.add_command(invoices_group)
     app.cli.add_command(payments_group)
+    app.cli.add_command(jobs_group)
 
 
 @click.command("seed-demo")
@@ -73,7 +75,7 @@ mail_group = AppGroup("mail", help="Outgoing e-mail.")
 
 @mail_group.command("resend")
 def resend_failed() -> None:
-    """Send again every failed message that can be resent."""
+    """Put every failed message that can be resent back in the outbox (the worker sends)."""
     from citoyens.core.models import MailMessage
     from citoyens.mail import resend
 
@@ -81,3 +83,46 @@ def resend_failed() -> None:
     sent = sum(resend(message) for message in failed)
     db.session.commit()
     click.echo(f"{sent} message(s) renvoyé(s) sur {len(failed)} en échec.")
+
+
+jobs_group = AppGroup("jobs", help="Tâches de fond (file d'attente huey).")
+
+
+@jobs_group.command("worker")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Tâches exécutées en parallèle (threads).",
+)
+@click.option("--no-periodic", is_flag=True, help="Ne pas lancer les tâches périodiques ici.")
+def jobs_worker(workers: int, no_periodic: bool) -> None:
+    """Exécute les tâches de fond (e-mails, émission des factures, tâches périodiques).
+
+    Plusieurs workers peuvent tourner, sur plusieurs machines, avec REDIS_URL (ou JOBS_URL)
+    et DATABASE_URL communs ; un seul suffit pour les tâches périodiques (--no-periodic
+    sur les autres)."""
+    from citoyens.jobs import make_consumer
+
+    try:
+        consumer = make_consumer(workers, periodic=not no_periodic)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    consumer.run()
+
+
+@jobs_group.command("status")
+def jobs_status() -> None:
+    """Affiche les tâches en attente et l'état de la boîte d'envoi."""
+    from citoyens.jobs import counts
+    from citoyens.mail import waiting_counts
+
+    queue = counts()
+    click.echo(f"Tâches en attente : {queue['queued']}")
+    click.echo(f"Tâches programmées : {queue['scheduled']}")
+    mail = waiting_counts()
+    click.echo(
+        f"E-mails : {mail['pending']} à envoyer, {mail['sending']} en cours, "
+        f"{mail['failed']} en échec"
+    )

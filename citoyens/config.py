@@ -168,6 +168,23 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": _demo("MAIL_DEFAULT_SENDER"),
+        # Outgoing mail leaves from the job queue (citoyens/jobs.py), never from a request:
+        # each SMTP connection and read gives up after MAIL_TIMEOUT seconds; a message is
+        # tried MAIL_MAX_ATTEMPTS times, MAIL_RETRY_DELAY seconds apart, doubling each time.
+        "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT") or 10),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 6),
+        "MAIL_RETRY_DELAY": float(os.environ.get("MAIL_RETRY_DELAY") or 120),
+        # Message-ID domain (else PUBLIC_URL's host, else MAIL_DEFAULT_SENDER's domain) and
+        # the Reply-To of messages that concern no service (else the commune's contact).
+        "MAIL_MESSAGE_ID_DOMAIN": os.environ.get("MAIL_MESSAGE_ID_DOMAIN", ""),
+        "MAIL_REPLY_TO": os.environ.get("MAIL_REPLY_TO", ""),
+        # Job queue: JOBS_URL (redis://… or sqlite:///path), else REDIS_URL, else a SQLite
+        # file under instance/. JOBS_IMMEDIATE runs tasks at once, in-process (unset: only
+        # when TESTING).
+        "JOBS_URL": os.environ.get("JOBS_URL") or os.environ.get("REDIS_URL") or "",
+        "JOBS_IMMEDIATE": (
+            _bool("JOBS_IMMEDIATE", False) if os.environ.get("JOBS_IMMEDIATE") else None
+        ),
         # Public address used in e-mails and the PWA manifest.
         "PUBLIC_URL": _demo("PUBLIC_URL"),
         "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),

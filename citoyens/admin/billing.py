@@ -19,9 +19,12 @@ from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import StopValidation
 
 from citoyens.accounts.decorators import admin_required
+from citoyens.admin import billing_runs
 from citoyens.admin.views import bp
 from citoyens.billing import invoicing, tariffs
+from citoyens.billing import tasks as billing_tasks
 from citoyens.billing.models import INVOICE_STATUSES, Invoice, QfBand
+from citoyens.core.models import JobRun
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import required_text, strip, today_in_paris
@@ -352,6 +355,8 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
         statuses=INVOICE_STATUSES,
         form=form,
         notice=notice,
+        run=billing_tasks.latest_run(month),
+        **billing_runs.status_context(),
         status=422 if form.is_submitted() or notice else 200,
     )
 
@@ -391,19 +396,17 @@ def billing_issue():
             "ou cochez cette case pour émettre sans facturer ces jours."
         )
         return _run_page(month, form=form)
-    result = invoicing.issue_month(month, actor=current_user, today=today)
-    if result.count:
-        flash(
-            f"{result.count} facture{'s' if result.count > 1 else ''} {invoicing.of_month(month)} "
-            f"émise{'s' if result.count > 1 else ''} pour {tariffs.euros(result.total_cents)} : "
-            f"{result.emailed} envoyée{'s' if result.emailed > 1 else ''} par e-mail, "
-            f"{len(result.paper)} sur papier à imprimer.",
-            "success",
-        )
+    # The run goes to the job queue; the page follows it (billing_runs.py).
+    run_id, started = billing_tasks.queue_invoice_run(month, current_user.id, today)
+    run = db.session.get(JobRun, run_id)
+    if not started:
+        flash(f"Une émission {invoicing.of_month(month)} est déjà en cours : la voici.", "info")
+    elif run.status == "done":  # already over (a quick worker, or the tests' immediate mode)
+        flash(run.summary, "success")
+    elif run.status == "failed":
+        flash(run.error, "error")
     else:
-        flash(f"Aucune nouvelle facture à émettre pour {month_fr(month)}.", "success")
-    if result.debit_warning:
-        flash(result.debit_warning, "warning")
+        flash("Émission des factures lancée : suivez son avancement ci-dessous.", "success")
     return redirect(url_for("admin.billing_run", mois=f"{month:%Y-%m}"), 303)
 
 

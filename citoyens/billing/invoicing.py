@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -582,7 +582,7 @@ class RunResult:
     missing_tariffs: list[MissingTariff] = field(default_factory=list)
     already_invoiced: int = 0  # households skipped: their invoice of the month existed
     emailed: int = 0
-    not_emailed: int = 0  # paperless, but no account address to write to (or mail down)
+    not_emailed: int = 0  # paperless, but no account address to write to
     debit_warning: str | None = None  # the debit day postponed for the pre-notification
 
     @property
@@ -755,9 +755,15 @@ def _issue_bill(
     raise BillingError("La facturation a été interrompue par une autre : relancez-la.")
 
 
-def issue_month(month: date, actor=None, today: date | None = None) -> RunResult:
+def issue_month(
+    month: date,
+    actor=None,
+    today: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
     """Issue the invoices of `month` (a past month) for every household with something to
-    bill and no invoice of that month yet; then e-mail the paperless ones.
+    bill and no invoice of that month yet; then e-mail the paperless ones. `progress(done,
+    total)` hears of each household handled (the job run's page shows it).
 
     Commits (through `write_transaction`): call it from a view, a command or a test, not
     inside a transaction of your own. Running a month again issues nothing new.
@@ -776,7 +782,9 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
         who = addressees(ids)
         mandates = active_mandates(ids, month)
         invoiced_meanwhile: set[int] = set()
-        for bill in plan.bills:
+        for done, bill in enumerate(plan.bills):
+            if progress is not None:
+                progress(done, len(plan.bills))
             if bill.household_id in invoiced_meanwhile:
                 result.already_invoiced += 1
                 continue
@@ -803,6 +811,8 @@ def issue_month(month: date, actor=None, today: date | None = None) -> RunResult
                     invoice.debit_on,
                 )
             )
+        if progress is not None:
+            progress(len(plan.bills), len(plan.bills))
         if any(invoice.status == "direct_debit" for invoice in result.issued):
             result.debit_warning = debit_warning(month, today)
         missing_days = sum(gap.days for gap in result.missing_tariffs)
@@ -863,9 +873,9 @@ def mail_invoices(result: RunResult) -> None:
         for invoice in db.session.scalars(
             select(Invoice).where(Invoice.id.in_(wanted)).order_by(Invoice.id)
         ):
-            delivered = False
-            for email in family_recipients(invoice.household_id):
-                message = send_mail(
+            recipients = family_recipients(invoice.household_id)
+            for email in recipients:
+                send_mail(
                     "invoice-issued",
                     email,
                     subject,
@@ -878,8 +888,7 @@ def mail_invoices(result: RunResult) -> None:
                     direct_debit=invoice.status == "direct_debit",
                     link=invoice_link(invoice.id) if links else None,
                 )
-                delivered = delivered or message.status in ("sent", "printed")
-            if delivered:
+            if recipients:  # in the outbox: the worker sends it (and retries)
                 invoice.mailed_at = utcnow()
                 wanted[invoice.id].mailed = True
                 result.emailed += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citoyens.database import UTCDateTime, utcnow
@@ -46,20 +46,27 @@ class AuditEvent(db.Model):
     details: Mapped[str | None] = mapped_column(String(500))
 
 
-MAIL_STATUSES = ("pending", "sent", "printed", "failed")
+MAIL_STATUSES = ("pending", "sending", "sent", "printed", "failed")
 
 
 class MailMessage(db.Model):
-    """One e-mail the portal sent (or tried to), so staff see what a family was told.
+    """One e-mail of the portal (the outbox), so staff see what a family was told.
 
-    Messages that carry a secret link (confirmation, reset) keep no body: if
-    they fail, the person asks for a new link instead of a resend.
+    Written in the transaction of the action that causes it ("pending"); a worker claims
+    it ("sending": `next_attempt_at` is then the end of its lease) and sends it ("sent", or
+    "printed" in development), or puts it back to "pending" until `next_attempt_at`, or
+    gives up ("failed") after MAIL_MAX_ATTEMPTS. Messages that carry a secret link
+    (confirmation, reset) lose their body once sent or failed: the person asks for a new
+    link instead of a resend.
     """
 
     __tablename__ = "mail_messages"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'printed', 'failed')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'printed', 'failed')", name="status"
+        ),
         Index("ix_mail_messages_created_at", "created_at"),
+        Index("ix_mail_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,3 +85,53 @@ class MailMessage(db.Model):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+JOB_RUN_STATUSES = {
+    "queued": "En file d'attente",
+    "running": "En cours",
+    "done": "Terminé",
+    "failed": "En échec",
+}
+ACTIVE_JOB_RUN_STATUSES = ("queued", "running")
+
+
+class JobRun(db.Model):
+    """A long background run staff started and watch (the monthly invoice run): its state,
+    its progress and its outcome. One active run per (kind, key) at a time: a second click
+    while one is queued or running does not start another (partial unique index)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index(
+            "uq_job_runs_active",
+            "kind",
+            "key",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_job_runs_kind_key_created_at", "kind", "key", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Progress: `done` of `total` items; `summary` says the outcome in French.
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int | None] = mapped_column()
+    summary: Mapped[str | None] = mapped_column(String(1000))
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_JOB_RUN_STATUSES

@@ -318,6 +318,7 @@ def _notify_family(enrolment: Enrolment, request, activities) -> None:
             email,
             "Votre demande d'inscription est envoyée",
             "enrolment_sent",
+            reply_to=enrolment.service.mailbox,
             request_title=request.title,
             link=link,
             **_mail_context(enrolment, activities),

@@ -356,6 +356,7 @@ def notify_decision(enrolment: Enrolment, event: RequestEvent) -> None:
             email,
             request_ops._one_line(subject),
             "enrolment_decision",
+            reply_to=service.mailbox,
             what=what,
             what_phrase="La demande de place" if what == "Demande de place" else "L'inscription",
             child_name=child.first_name,

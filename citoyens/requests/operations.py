@@ -281,12 +281,15 @@ def notify_family(request: Request, event: RequestEvent) -> None:
     else:
         subject = f"Votre demande « {request.title} » : {status_label.lower()}"
     link = absolute_url("requests.show", request_id=request.id)
+    # Families answer the service handling the request (document reviews included).
+    reply_to = next(iter(service_recipients(request)), None)
     for email in family_recipients(request.household_id):
         send_mail(
             "request-update",
             email,
             _one_line(subject),
             "request_update",
+            reply_to=reply_to,
             request_title=request.title,
             kind_label=REQUEST_KINDS.get(request.kind, request.kind),
             status_label=status_label,

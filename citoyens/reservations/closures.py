@@ -85,6 +85,7 @@ class CancelledLine:
     day: date
     reason: str
     waiting: bool
+    service_mailbox: str | None = None  # where the family's answer goes (Reply-To)
 
     @property
     def text(self) -> str:
@@ -161,7 +162,9 @@ def cancel_bookings_on(day_ids: set[int], *, actor=None) -> list[CancelledLine]:
     if not day_ids:
         return []
     rows = db.session.execute(
-        select(Booking, ActivityDay, Activity.name, Service.name, Person.first_name)
+        select(
+            Booking, ActivityDay, Activity.name, Service.name, Person.first_name, Service.mailbox
+        )
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
         .join(Service, Service.id == Activity.service_id)
@@ -201,7 +204,7 @@ def cancel_bookings_on(day_ids: set[int], *, actor=None) -> list[CancelledLine]:
         .execution_options(synchronize_session=False)
     )
     changes, lines = [], []
-    for booking, row, activity_name, service_name, first_name in rows:
+    for booking, row, activity_name, service_name, first_name, mailbox in rows:
         if booking.id not in changed:
             continue
         reason = row.closed_reason or "Jour de fermeture"
@@ -219,6 +222,7 @@ def cancel_bookings_on(day_ids: set[int], *, actor=None) -> list[CancelledLine]:
                 day=row.day,
                 reason=reason,
                 waiting=booking.status == "waiting",
+                service_mailbox=mailbox,
             )
         )
     _changes(changes)
@@ -347,12 +351,16 @@ def tell_families(lines: list[CancelledLine], link: str | None) -> int:
     for line in lines:
         by_household[line.household_id].append(line)
     for household_id, own in by_household.items():
+        # Reply-To: the service's mailbox when the closure concerns one service only.
+        mailboxes = {line.service_mailbox for line in own}
+        reply_to = mailboxes.pop() if len(mailboxes) == 1 else None
         for email in family_recipients(household_id):
             send_mail(
                 "booking-closure",
                 email,
                 "Fermeture : des réservations sont annulées",
                 "booking_closure",
+                reply_to=reply_to,
                 lines=own,
                 link=link,
             )

@@ -8,7 +8,7 @@ from citoyens.extensions import db
 from citoyens.households.models import Household, Person
 from citoyens.mail import absolute_url
 from citoyens.reservations.models import ActivityDay, Booking
-from citoyens.services.models import Activity
+from citoyens.services.models import Activity, Service
 
 
 def tell_promoted(booking_ids: list[int]) -> None:
@@ -17,13 +17,14 @@ def tell_promoted(booking_ids: list[int]) -> None:
     from citoyens.requests.operations import family_recipients
 
     rows = db.session.execute(
-        select(Booking, ActivityDay, Activity, Person)
+        select(Booking, ActivityDay, Activity, Person, Service.mailbox)
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
+        .join(Service, Service.id == Activity.service_id)
         .join(Person, Person.id == Booking.child_id)
         .where(Booking.id.in_(booking_ids))
     ).all()
-    for booking, activity_day, activity, child in rows:
+    for booking, activity_day, activity, child, mailbox in rows:
         link = absolute_url(
             "reservations.month",
             child_id=child.id,
@@ -36,6 +37,7 @@ def tell_promoted(booking_ids: list[int]) -> None:
                 f"Place libérée : {child.first_name} est réservé(e) le "
                 f"{activity_day.day.strftime('%d/%m/%Y')}",
                 "booking_promoted",
+                reply_to=mailbox,
                 child_name=child.first_name,
                 activity_name=activity.name,
                 day=activity_day.day,

@@ -1,5 +1,6 @@
 """Command-line tools: `flask seed-demo`, `flask users create-staff`, `flask mail resend`,
-`flask jobs worker` and `flask jobs status`."""
+`flask jobs worker` and `flask jobs status`,
+`flask crypto generate-key|rotate`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(invoices_group)
     app.cli.add_command(payments_group)
     app.cli.add_command(jobs_group)
+    app.cli.add_command(crypto_group)
 
 
 @click.command("seed-demo")
@@ -126,3 +128,28 @@ def jobs_status() -> None:
         f"E-mails : {mail['pending']} à envoyer, {mail['sending']} en cours, "
         f"{mail['failed']} en échec"
     )
+
+
+crypto_group = AppGroup("crypto", help="Chiffrement des données personnelles (IBAN).")
+
+
+@crypto_group.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new key for DATA_ENCRYPTION_KEYS (put it first, keep the old one after)."""
+    from citoyens.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@crypto_group.command("rotate")
+def rotate_command() -> None:
+    """Re-encrypt every stored IBAN with the first key of DATA_ENCRYPTION_KEYS (and encrypt
+    any still in clear). Idempotent: run it again, it changes nothing."""
+    from citoyens.crypto import DecryptionError, EncryptionKeyError, encrypt_existing_ibans
+    from citoyens.transactions import write_transaction
+
+    try:
+        result = write_transaction(lambda: encrypt_existing_ibans(db.session.connection()))
+    except (DecryptionError, EncryptionKeyError) as exc:  # rolled back: nothing changed
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(result))

@@ -37,6 +37,8 @@ DEMO_VALUES = {
     "SEPA_CREDITOR_IBAN": ("FR7630001007941234567890185", "l'IBAN du créancier SEPA"),
     "SEPA_CREDITOR_BIC": ("BDFEFRPPCCT", "le BIC du créancier SEPA"),
     "SEPA_CREDITOR_ID": (creditor_id.DEMO_CREDITOR_ID, "l'identifiant créancier SEPA (ICS)"),
+    # Unset, development uses a public key (citoyens/crypto.py); production signs no mandate.
+    "DATA_ENCRYPTION_KEYS": ("", "la clé de chiffrement des IBAN (prélèvement automatique)"),
 }
 
 
@@ -214,6 +216,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "SEPA_CREDITOR_BIC": _demo("SEPA_CREDITOR_BIC"),
         # Identifiant créancier SEPA (ICS), given by the Banque de France. The default is the
         # EPC rulebook's example: fine in development, refused in production.
+        # Fernet keys encrypting IBANs at rest, newest first (README « Chiffrement des IBAN »).
+        "DATA_ENCRYPTION_KEYS": os.environ.get("DATA_ENCRYPTION_KEYS", ""),
         "SEPA_CREDITOR_ID": os.environ.get(
             "SEPA_CREDITOR_ID", "" if production else creditor_id.DEMO_CREDITOR_ID
         ),

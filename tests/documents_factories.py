@@ -19,10 +19,31 @@ from citoyens.households.models import HouseholdMember, Person
 
 _counter = itertools.count(1)
 
-PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+
+def pdf_file(*objects: bytes, root: int = 1) -> bytes:
+    """A PDF of the given objects (numbered from 1), with an exact cross-reference table."""
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj%sendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer<</Size %d/Root %d 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        root,
+        xref,
+    )
+    return bytes(out)
+
+
+# A one-page, blank, plain PDF: what a scanner or "Enregistrer en PDF" gives, in 300 bytes.
+PDF = pdf_file(
+    b"<</Type/Catalog/Pages 2 0 R>>",
+    b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+    b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>",
 )
 # The start of a Windows executable: what a ".pdf" from a bad link may really be.
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
@@ -165,3 +186,125 @@ def make_document(
         db.session.add(document)
         db.session.commit()
         return document.id
+
+
+# --- Hostile PDFs: each carries code or an automatic action a viewer would run ----------------
+
+_PAGES = b"<</Type/Pages/Kids[3 0 R]/Count 1>>"
+_PAGE = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>"
+
+
+def fpdf_document(text: str = "Attestation") -> bytes:
+    """A real one-page PDF with text, as fpdf2 (the portal's own invoices) writes it."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=14)
+    pdf.cell(0, 10, text)
+    return bytes(pdf.output())
+
+
+def _rewritten(change) -> bytes:
+    """fpdf_document() read and written again by pypdf, `change(writer)` applied between."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(fpdf_document())))
+    change(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_with_javascript() -> bytes:
+    """Document-level JavaScript, added the usual way (pypdf's add_open_action)."""
+    from pypdf.actions import JavaScript
+
+    return _rewritten(lambda writer: writer.add_open_action(JavaScript("app.alert('bonjour');")))
+
+
+def pdf_with_embedded_file() -> bytes:
+    return _rewritten(lambda writer: writer.add_attachment("facture.exe", b"MZ\x90\x00"))
+
+
+def pdf_with_launch_action() -> bytes:
+    """Opening the document launches a program."""
+    return pdf_file(
+        b"<</Type/Catalog/Pages 2 0 R/OpenAction<</S/Launch/F(cmd.exe)>>>>", _PAGES, _PAGE
+    )
+
+
+def pdf_with_obfuscated_javascript() -> bytes:
+    """/OpenAction with /J#61vaScript and /J#53: "/JavaScript" and "/JS" once decoded,
+    but neither spelled out anywhere in the file's bytes."""
+    return pdf_file(
+        b"<</Type/Catalog/Pages 2 0 R/OpenAction 4 0 R>>",
+        _PAGES,
+        _PAGE,
+        b"<</Type/Action/S/J#61vaScript/J#53(app.alert(1))>>",
+    )
+
+
+def pdf_with_page_open_action() -> bytes:
+    """An additional action (/AA) on the page: it fires when the page is shown."""
+    return pdf_file(
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        _PAGES,
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/#41A<</O 4 0 R>>>>",
+        b"<</S/URI/URI(https://example.org/)>>",
+    )
+
+
+def pdf_with_javascript_in_object_stream() -> bytes:
+    """The action lives compressed in an object stream, indexed by a cross-reference
+    stream (PDF 1.5): no byte of the file shows it."""
+    import zlib
+
+    hidden = b"<</S/JavaScript/JS(app.launchURL('https://example.org'))>>"
+    packed = zlib.compress(b"4 0 " + hidden)
+    bodies = [
+        b"<</Type/Catalog/Pages 2 0 R/OpenAction 4 0 R>>",
+        _PAGES,
+        _PAGE,
+        None,  # object 4: inside object stream 5
+        b"<</Type/ObjStm/N 1/First 4/Filter/FlateDecode/Length %d>>stream\n%s\nendstream"
+        % (len(packed), packed),
+    ]
+    out = bytearray(b"%PDF-1.5\n")
+    offsets = {}
+    for number, body in enumerate(bodies, 1):
+        if body is not None:
+            offsets[number] = len(out)
+            out += b"%d 0 obj%s\nendobj\n" % (number, body)
+    offsets[6] = len(out)
+    rows = [b"\x00" + (0).to_bytes(4, "big") + b"\xff\xff"]
+    for number in range(1, 7):
+        if number == 4:
+            rows.append(b"\x02" + (5).to_bytes(4, "big") + b"\x00\x00")
+        else:
+            rows.append(b"\x01" + offsets[number].to_bytes(4, "big") + b"\x00\x00")
+    table = b"".join(rows)
+    out += (
+        b"6 0 obj<</Type/XRef/Size 7/W[1 4 2]/Root 1 0 R/Length %d>>stream\n%s\nendstream\n"
+        b"endobj\nstartxref\n%d\n%%%%EOF\n" % (len(table), table, offsets[6])
+    )
+    return bytes(out)
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header announces width × height pixels, followed by a few bytes of
+    data: what a decompression bomb looks like before it is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import undefer
 
 from citoyens.billing import sepa
 from citoyens.billing.models import (
@@ -77,9 +78,13 @@ def sign_data(**overrides) -> dict:
 
 
 def mandates_of(app, household_id: int) -> list[Mandate]:
+    """Detached, IBAN decrypted (pages never load it: it is deferred)."""
     with app.app_context():
         return db.session.scalars(
-            select(Mandate).where(Mandate.household_id == household_id).order_by(Mandate.id)
+            select(Mandate)
+            .options(undefer(Mandate.iban))
+            .where(Mandate.household_id == household_id)
+            .order_by(Mandate.id)
         ).all()
 
 

@@ -94,8 +94,10 @@ def test_demo_settings_lists_exactly_the_example_values():
     config.update(
         SEPA_CREDITOR_ID="FR44ZZZ654321", PAYFIP_NUMCLI="012345", MAIL_SERVER="smtp.mairie.fr"
     )
+    config.update(DATA_ENCRYPTION_KEYS="a-fernet-key")
     names = [name for name, _ in demo_settings(config)]
     assert "SEPA_CREDITOR_ID" not in names and "PAYFIP_NUMCLI" not in names
+    assert "DATA_ENCRYPTION_KEYS" not in names
     assert "MAIL_SERVER" not in names and "SEPA_CREDITOR_IBAN" in names
     # Settings of a feature that is off are not asked for.
     config.update(PAYMENT_BACKEND="simulated", MAIL_BACKEND="console", PAYFIP_NUMCLI="")

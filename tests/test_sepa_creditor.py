@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from citoyens import config as config_module
+from citoyens import crypto
 from citoyens.billing import creditor_id, sepa
 from citoyens.billing.models import DirectDebitBatch, Invoice
 from citoyens.extensions import db
@@ -157,6 +158,9 @@ def test_no_file_leaves_with_an_invalid_or_demo_identifier(
 def test_the_file_carries_the_identifier_normalised(app, debit, monkeypatch):
     monkeypatch.setitem(app.config, "SEPA_CREDITOR_ID", " de98 zzz 09999999999")
     monkeypatch.setitem(app.config, "PRODUCTION", True)
+    # Production reads IBANs only with DATA_ENCRYPTION_KEYS: the mandate was stored (not
+    # in production) under the development key.
+    monkeypatch.setitem(app.config, "DATA_ENCRYPTION_KEYS", crypto.DEVELOPMENT_KEY)
     with app.test_request_context():
         result = sepa.export_month(SEPT, actor=None)
         db.session.commit()

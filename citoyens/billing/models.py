@@ -20,8 +20,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from citoyens.crypto import EncryptedString
 from citoyens.database import UTCDateTime, utcnow
 from citoyens.extensions import db
 
@@ -301,9 +302,17 @@ class PaymentAttempt(db.Model):
 # --- SEPA direct debit ------------------------------------------------------------------------
 
 
+def mask_iban(iban: str) -> str:
+    """FR76 •••• •••• •••• •••• •••• 189 — the country, check digits and last 3."""
+    return f"{iban[:4]} •••• •••• •••• •••• •••• {iban[-3:]}"
+
+
 class Mandate(db.Model):
-    """A SEPA direct-debit mandate signed by the family. The IBAN is shown masked and
-    never logged; one active mandate per household."""
+    """A SEPA direct-debit mandate signed by the family; one active mandate per household.
+
+    The IBAN is stored encrypted (citoyens.crypto) and loaded only when asked for
+    (deferred: the pain.008 export); pages show `iban_masked`, kept in clear beside it and
+    set whenever the IBAN is. Never logged."""
 
     __tablename__ = "mandates"
     __table_args__ = (
@@ -322,7 +331,8 @@ class Mandate(db.Model):
     )
     rum: Mapped[str] = mapped_column(String(35), unique=True)  # référence unique du mandat
     holder_name: Mapped[str] = mapped_column(String(70))
-    iban: Mapped[str] = mapped_column(String(34))
+    iban: Mapped[str] = mapped_column(EncryptedString(), deferred=True)
+    iban_masked: Mapped[str] = mapped_column(String(40))
     bic: Mapped[str] = mapped_column(String(11))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -330,10 +340,15 @@ class Mandate(db.Model):
     first_month: Mapped[date] = mapped_column(Date)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @validates("iban")
+    def _mask(self, _key: str, iban: str) -> str:
+        self.iban_masked = mask_iban(iban)
+        return iban
+
     @property
     def masked_iban(self) -> str:
-        """FR76 •••• •••• •••• •••• •••• 189 — the country, check digits and last 3."""
-        return f"{self.iban[:4]} •••• •••• •••• •••• •••• {self.iban[-3:]}"
+        """FR76 •••• •••• •••• •••• •••• 189, without decrypting anything."""
+        return self.iban_masked
 
 
 class DirectDebitBatch(db.Model):

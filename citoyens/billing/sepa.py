@@ -3,8 +3,9 @@
 Mandates
 - The IBAN is checked with `schwifty`, national check digits included
   (`validate_bban=True`: for a French account, the RIB key). It is stored compact and
-  upper case, shown masked (`Mandate.masked_iban`) and never written to a log, an audit
-  row or an e-mail. The BIC is the one typed (checked with `schwifty.BIC`) or, when left
+  upper case, encrypted at rest (citoyens.crypto; only the pain.008 export decrypts it),
+  shown masked (`Mandate.masked_iban`) and never written to a log, an audit row or an
+  e-mail. The BIC is the one typed (checked with `schwifty.BIC`) or, when left
   blank, the one schwifty knows for the IBAN's bank; without either the form asks for it.
 - The RUM (référence unique du mandat) is "<COMMUNE>-<household id>-<yyyymmdd>-<random>",
   upper-case letters, digits and hyphens only, at most 35 characters; unique in the table.
@@ -59,7 +60,7 @@ from schwifty.exceptions import SchwiftyException
 from sqlalchemy import func, select, update
 from text_unidecode import unidecode  # the transliteration sepaxml applies to names
 
-from citoyens import audit
+from citoyens import audit, crypto
 from citoyens.billing import creditor_id
 from citoyens.billing.models import (
     DirectDebitBatch,
@@ -68,6 +69,7 @@ from citoyens.billing.models import (
     Mandate,
     Payment,
 )
+from citoyens.billing.models import mask_iban as mask_iban  # re-exported: sepa.mask_iban
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
@@ -83,6 +85,10 @@ HOLDER_MAX = 70
 # Days between the export and the earliest collection date the file may ask for.
 MIN_LEAD_DAYS = 2
 
+SIGNING_UNAVAILABLE = (
+    "Le prélèvement automatique ne peut pas être mis en place pour le moment "
+    "(configuration du portail incomplète). Réessayez plus tard ou contactez la mairie."
+)
 IBAN_INVALID = "Cet IBAN n'est pas valide : vérifiez les chiffres."
 IBAN_NOT_SEPA = (
     "Cet IBAN n'est pas celui d'un compte de la zone SEPA : le prélèvement n'est pas possible."
@@ -269,11 +275,6 @@ def holder_problem(value: str) -> str | None:
     return None
 
 
-def mask_iban(iban: str) -> str:
-    """FR76 •••• •••• •••• •••• •••• 189, as `Mandate.masked_iban`."""
-    return f"{iban[:4]} •••• •••• •••• •••• •••• {iban[-3:]}"
-
-
 # --- RUM --------------------------------------------------------------------------------------
 
 
@@ -399,6 +400,11 @@ def sign_mandate(
     bic_code = resolve_bic(parsed, bic)
     if active_mandate(household_id) is not None:
         raise MandateError(ALREADY_ACTIVE)
+    try:
+        crypto.check_keys()  # the IBAN is stored encrypted: no key, no mandate
+    except crypto.EncryptionKeyError as exc:
+        log.error("mandate refused: %s", exc)
+        raise MandateError(SIGNING_UNAVAILABLE) from None
     on = on or today()
     mandate = Mandate(
         household_id=household_id,
@@ -577,6 +583,25 @@ class Debit:
     amount_cents: int
 
 
+IBANS_UNREADABLE = (
+    "Les IBAN des mandats ne peuvent pas être déchiffrés avec la clé configurée "
+    "(DATA_ENCRYPTION_KEYS) : aucun fichier n'a été créé et aucune facture modifiée. "
+    "Ajoutez l'ancienne clé après la nouvelle, puis réessayez."
+)
+
+
+def mandate_ibans(mandate_ids) -> dict[int, str]:
+    """The full IBANs of these mandates, decrypted (one query): for the pain.008 file only.
+    DirectDebitError when the configured keys cannot open them."""
+    ids = list(set(mandate_ids))
+    try:
+        query = select(Mandate.id, Mandate.iban).where(Mandate.id.in_(ids))
+        return dict(db.session.execute(query).all())
+    except (crypto.DecryptionError, crypto.EncryptionKeyError) as exc:
+        log.error("pain.008 export refused: %s", exc)
+        raise DirectDebitError(IBANS_UNREADABLE) from None
+
+
 def build_pain008(debits: list[Debit], when: date) -> tuple[str, bytes]:
     """(message id, XML) of a pain.008.001.02 file, validated against the XSD."""
     from sepaxml import SepaDD
@@ -584,6 +609,7 @@ def build_pain008(debits: list[Debit], when: date) -> tuple[str, bytes]:
     settings = creditor()
     if creditor_problem():  # export_month checked already: never a file without a valid ICS
         raise DirectDebitError(creditor_id.INVALID)
+    ibans = mandate_ibans(debit.mandate.id for debit in debits)
     config = {
         "name": settings["name"],
         "IBAN": settings["iban"],
@@ -599,7 +625,7 @@ def build_pain008(debits: list[Debit], when: date) -> tuple[str, bytes]:
             sepa.add_payment(
                 {
                     "name": debit.mandate.holder_name,
-                    "IBAN": debit.mandate.iban,
+                    "IBAN": ibans[debit.mandate.id],
                     "BIC": debit.mandate.bic,
                     "amount": int(debit.amount_cents),
                     "type": debit.sequence_type,

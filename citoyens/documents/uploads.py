@@ -4,7 +4,14 @@
 The type comes from the content (`filetype`), never from the name or the
 browser's Content-Type. Images are decoded and re-encoded by Pillow, which
 drops EXIF (GPS position, phone model...) and anything hidden after the
-pixels; HEIC photos from iPhones become JPEG. PDFs are kept as sent.
+pixels; HEIC photos from iPhones become JPEG. PDFs are kept as sent, once
+`pdf_safety` has found no code or automatic action in them.
+
+Images cannot stall the server: the size is read from the header and checked
+before any pixel is decoded (`UPLOAD_MAX_PIXELS`); JPEGs are decoded at the
+reduced scale the stored copy needs (`Image.draft`: a 48 Mpx photo decodes to
+12 Mpx), and at most `UPLOAD_IMAGE_SLOTS` images are decoded at once per
+process, so parallel uploads wait their turn instead of multiplying memory.
 """
 
 from __future__ import annotations
@@ -12,25 +19,34 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import filetype
 import pillow_heif
-from flask import Response
+from flask import Response, current_app, has_app_context
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from citoyens.documents.pdf_safety import UnsafePdf, check_pdf
+
 MAX_FILE_SIZE = 10 * 1024 * 1024
+# Defaults of the settings below (app config, else environment, else these).
 # 48 Mpx phone cameras (8064 × 6048) must pass; anything bigger is refused before decoding.
-MAX_IMAGE_PIXELS = 50_000_000
+UPLOAD_MAX_PIXELS = 50_000_000
+# Images decoded at the same time in one process; the others wait up to the timeout.
+UPLOAD_IMAGE_SLOTS = 2
+UPLOAD_IMAGE_WAIT_SECONDS = 30
 # A photo of a paper document needs no more: bigger ones are scaled down when re-encoded.
 MAX_IMAGE_SIDE = 4000
 JPEG_QUALITY = 85
 
-# Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both are refused below.
+# Pillow warns above MAX_IMAGE_PIXELS and raises above twice that (before decoding): kept
+# equal to the cap (`_limits` follows the setting), so a bomb fails in Image.open already.
 # (A process-wide setting: no image this big has any business in a commune's portal.)
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = UPLOAD_MAX_PIXELS
 pillow_heif.register_heif_opener()
 
 ACCEPTED_FORMATS = "PDF, JPEG, PNG ou HEIC"
@@ -99,6 +115,10 @@ def check_upload(data: bytes, filename: str | None) -> CheckedFile:
     if mime == "application/pdf":
         if not data.startswith(b"%PDF-"):
             raise _wrong_type()
+        try:
+            check_pdf(data)
+        except UnsafePdf as exc:
+            raise UploadError(str(exc)) from None
         return _checked(data, "application/pdf", "pdf", original)
     if mime in IMAGE_TYPES:
         formats, content_type, extension = IMAGE_TYPES[mime]
@@ -122,26 +142,77 @@ def _checked(data: bytes, content_type: str, extension: str, original: str) -> C
     )
 
 
-def reencode(data: bytes, formats: set[str], extension: str) -> bytes:
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int = UPLOAD_MAX_PIXELS
+    slots: int = UPLOAD_IMAGE_SLOTS
+    wait_seconds: float = UPLOAD_IMAGE_WAIT_SECONDS
+
+
+def _setting(name: str, default: int) -> int:
+    value = current_app.config.get(name) if has_app_context() else None
+    if value in (None, ""):
+        value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def image_limits() -> ImageLimits:
+    """The settings `UPLOAD_MAX_PIXELS`, `UPLOAD_IMAGE_SLOTS`, `UPLOAD_IMAGE_WAIT_SECONDS`."""
+    return ImageLimits(
+        max_pixels=_setting("UPLOAD_MAX_PIXELS", UPLOAD_MAX_PIXELS),
+        slots=max(1, _setting("UPLOAD_IMAGE_SLOTS", UPLOAD_IMAGE_SLOTS)),
+        wait_seconds=_setting("UPLOAD_IMAGE_WAIT_SECONDS", UPLOAD_IMAGE_WAIT_SECONDS),
+    )
+
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def decoding_slot(limits: ImageLimits):
+    """One of the process's `limits.slots` places to decode an image, or UploadError when
+    none frees up within `limits.wait_seconds`."""
+    with _slots_lock:
+        slots = _slots.setdefault(limits.slots, threading.BoundedSemaphore(limits.slots))
+    if not slots.acquire(timeout=limits.wait_seconds):
+        raise UploadError(
+            "Le serveur traite beaucoup d'images en ce moment : réessayez dans une minute."
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def reencode(
+    data: bytes, formats: set[str], extension: str, limits: ImageLimits | None = None
+) -> bytes:
     """Decode the image and write a fresh JPEG or PNG: pixels (and colour profile) only."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone might flip: truncated files must fail
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
+    limits = limits or image_limits()
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
-        # Pillow itself raises DecompressionBombError above twice the limit; between the
-        # two it only warns, so the size is checked here, before any pixel is decoded.
-        # (No warnings.catch_warnings(): it is not thread-safe.)
+        # Image.open reads the header only. Pillow raises DecompressionBombError above
+        # twice the limit; between the two it only warns, so the size is checked here,
+        # before any pixel is decoded. (No warnings.catch_warnings(): not thread-safe.)
         with Image.open(io.BytesIO(data)) as source:
             if source.format not in formats:
                 raise _wrong_type()
-            if source.width * source.height > MAX_IMAGE_PIXELS:
-                raise _too_many_pixels()
-            source.load()
-            icc_profile = source.info.get("icc_profile")
-            image = ImageOps.exif_transpose(source)
-        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-        return _encode(image, extension, icc_profile)
+            if source.width * source.height > limits.max_pixels:
+                raise _too_many_pixels(limits.max_pixels)
+            with decoding_slot(limits):
+                # JPEG: decode at 1/2, 1/4 or 1/8 scale when the stored copy is that small.
+                source.draft(None, _stored_size(source.size))
+                source.load()
+                icc_profile = source.info.get("icc_profile")
+                # In place: no full-size copy is ever made.
+                source.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+                ImageOps.exif_transpose(source, in_place=True)
+                return _encode(source, extension, icc_profile)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_many_pixels() from exc
+        raise _too_many_pixels(limits.max_pixels) from exc
     except UploadError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -151,9 +222,17 @@ def reencode(data: bytes, formats: set[str], extension: str) -> bytes:
         ) from exc
 
 
-def _too_many_pixels() -> UploadError:
+def _stored_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size `thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))` will give (aspect kept)."""
+    width, height = size
+    scale = min(1.0, MAX_IMAGE_SIDE / max(width, height, 1))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def _too_many_pixels(max_pixels: int = UPLOAD_MAX_PIXELS) -> UploadError:
     return UploadError(
-        "Cette image est trop grande (plus de 50 millions de pixels). "
+        f"Cette image est trop grande (plus de {max(1, max_pixels // 1_000_000)} millions de "
+        "pixels). "
         "Reprenez la photo avec une résolution plus faible."
     )
 

@@ -53,8 +53,11 @@ def register_extensions(app: Flask) -> None:
     from citoyens.extensions import csrf, db, limiter, login_manager, mail, migrate
 
     db.init_app(app)
+    from citoyens.forms import refuse_nul_in_statements
+
     with app.app_context():
         configure_sqlite(db.engine)
+        refuse_nul_in_statements(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
     mail.init_app(app)

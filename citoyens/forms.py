@@ -125,6 +125,32 @@ def parse_query_month(value: str | None) -> date | None:
     return date(int(match[1]), int(match[2]), 1)
 
 
+NUL_REFUSED = "Un champ du formulaire contient des caractères non autorisés : corrigez-le."
+
+
+def _carries_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_carries_nul(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_carries_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_in_statements(engine) -> None:
+    """The last line behind the form validators: a NUL character about to be sent to the
+    database (PostgreSQL refuses it in any text: a 500) is refused with a French 400
+    instead, on both engines alike, whatever form or field it came through. Fields with a
+    `no_control_characters` validator give their own message before this point."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_nul(conn, cursor, statement, parameters, context, executemany):
+        if parameters and _carries_nul(parameters):
+            raise RefusedInput(NUL_REFUSED)
+
+
 def refuse_control_characters_in_query() -> None:
     """before_request: a query string (names or values) with a control character, NUL
     above all (PostgreSQL refuses it in any text), is refused with a French 400 page,

@@ -151,3 +151,26 @@ def test_staff_searches_with_nul_are_a_french_400(app, client, auth, staff, path
     response = client.get(path, query_string={"q": "Du\x00pont"})
     assert response.status_code == 400
     assert "adresse de la page contient des caractères non autorisés." in text(response)
+
+
+# --- NUL never reaches the database -----------------------------------------------------------
+
+
+def test_a_nul_character_bound_to_a_statement_is_a_french_400_not_a_database_error(app):
+    """Behind every form validator: PostgreSQL refuses NUL in any text (a 500 before);
+    both engines now refuse it the same way, with the French reason, before sending."""
+    from sqlalchemy import text as sql
+
+    from citoyens.extensions import db
+    from citoyens.forms import NUL_REFUSED, RefusedInput
+
+    with app.app_context():
+        with pytest.raises(RefusedInput) as refused:
+            db.session.execute(sql("SELECT :value"), {"value": "Du\x00pont"})
+        assert refused.value.code == 400 and refused.value.french_message == NUL_REFUSED
+        db.session.rollback()
+        with pytest.raises(RefusedInput):
+            db.session.execute(sql("SELECT :a, :b"), [{"a": "x", "b": ["ok", "n\x00"]}][0])
+        db.session.rollback()
+        # Bytes (file contents) and ordinary text pass.
+        assert db.session.execute(sql("SELECT :value"), {"value": "Dupont"}).scalar() == "Dupont"

@@ -22,8 +22,6 @@ from tests.crowd import crowd_logs_in
 from tests.factories import PASSWORD, make_user
 from tests.live import serve
 
-pytestmark = pytest.mark.own_database
-
 CROWD = 40
 ARGON2_SECONDS = 0.1  # a real argon2 verification, as on the default settings
 
@@ -45,6 +43,7 @@ def slow_hashing(monkeypatch):
     monkeypatch.setattr(passwords, "_hasher", SlowHasher())
 
 
+@pytest.mark.own_database
 def test_forty_parents_logging_in_at_once_all_get_their_pages(tmp_path, slow_hashing):
     with serve(tmp_path, database="crowd") as server:
         accounts = [
@@ -66,3 +65,40 @@ def test_forty_parents_logging_in_at_once_all_get_their_pages(tmp_path, slow_has
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "login")
             )
         assert (logged_in, audited) == (CROWD, CROWD)
+
+
+# --- the login's two steps, and a failed request -------------------------------------------
+
+
+def test_a_password_changed_between_check_and_write_does_not_log_in(app, parent):
+    from citoyens.accounts import operations as ops
+
+    with app.app_context():
+        attempt = ops.check_credentials(parent.email, parent.password)
+        assert attempt.ok
+        ops.set_password(db.session.get(User, parent.id), "une toute nouvelle phrase secrète")
+        db.session.commit()
+        result = ops.record_login(attempt)
+        db.session.commit()
+        assert result.user is None
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+        assert "login.failed" in actions and "login" not in actions
+
+
+def test_a_login_whose_request_fails_late_leaves_the_browser_logged_out(
+    client, auth, parent, monkeypatch
+):
+    """The database fails after the session was started: the 503 carries no logged-in
+    session (the error handler gives back the session as the browser sent it)."""
+    from sqlalchemy.exc import OperationalError
+
+    from citoyens.accounts import views
+
+    def locked(_user):
+        raise OperationalError("UPDATE users", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(views, "home_for", locked)
+    response = auth.login(parent)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert client.get("/tableau-de-bord").status_code == 302

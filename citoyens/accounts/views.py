@@ -109,8 +109,7 @@ def login():
 @bp.post("/deconnexion")
 @login_required
 def logout():
-    current_user.end_all_sessions()
-    db.session.commit()
+    write_transaction(current_user.end_all_sessions)
     end_session()
     flash("Vous êtes déconnecté. À bientôt !", "success")
     response = redirect(url_for("accounts.login"), 303)

@@ -46,27 +46,27 @@ VULNERABLE = {
 }
 
 
-def test_a_known_vulnerability_fails_and_names_the_fix(monkeypatch, capsys, audit):
-    answers(monkeypatch, audit, pypi={"dependencies": [CLEAN, VULNERABLE]}, osv="unused")
+@pytest.mark.parametrize(
+    ("pypi", "osv", "service"),
+    [
+        ({"dependencies": [CLEAN, VULNERABLE]}, "unused", "pypi"),
+        # A service without data for any package gives way to the next.
+        ({"dependencies": [NOT_FOUND]}, {"dependencies": [VULNERABLE]}, "osv"),
+    ],
+)
+def test_a_known_vulnerability_fails_and_names_the_fix(
+    monkeypatch, capsys, audit, pypi, osv, service
+):
+    answers(monkeypatch, audit, pypi=pypi, osv=osv)
     assert audit.main() == 1
-    assert "jinja2 3.1.2: GHSA-h5c8-rqwp-cp95 (3.1.3)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"pip-audit ({service})" in out and "jinja2 3.1.2: GHSA-h5c8-rqwp-cp95 (3.1.3)" in out
 
 
 def test_no_vulnerability_passes(monkeypatch, capsys, audit):
     answers(monkeypatch, audit, pypi={"dependencies": [CLEAN, NOT_FOUND]}, osv="unused")
     assert audit.main() == 0
     assert "1 distributions, no known vulnerability, 1 unknown" in capsys.readouterr().out
-
-
-def test_a_service_without_data_gives_way_to_the_next(monkeypatch, capsys, audit):
-    answers(
-        monkeypatch,
-        audit,
-        pypi={"dependencies": [NOT_FOUND]},
-        osv={"dependencies": [VULNERABLE]},
-    )
-    assert audit.main() == 1
-    assert "pip-audit (osv)" in capsys.readouterr().out
 
 
 def test_unreachable_services_or_a_timeout_skip_without_failing(monkeypatch, capsys, audit):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, request
+from flask import Flask, current_app, jsonify, make_response, request, session
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -79,12 +79,28 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def database_unavailable(error):
-        log.error("database error: %s", type(error).__name__)
+        # The driver's first line says which ("database is locked", "connection refused");
+        # the statement's values never reach it (engine option hide_parameters).
+        reason = str(getattr(error, "orig", None) or "").splitlines()[:1]
+        log.error("database error: %s %s", type(error).__name__, "".join(reason)[:200])
         db.session.rollback()
-        return _page(ServiceUnavailable.code)
+        _session_as_it_came()
+        response = make_response(_page(ServiceUnavailable.code))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error):
         log.exception("unhandled error on %s %s", request.method, request.path)
         db.session.rollback()
+        _session_as_it_came()
         return _page(InternalServerError.code)
+
+
+def _session_as_it_came() -> None:
+    """A request that failed leaves the session as the browser sent it: its database work
+    was rolled back, so a login must not stay logged in, nor a message announce a change."""
+    app = current_app._get_current_object()
+    sent = app.session_interface.open_session(app, request)
+    session.clear()
+    session.update(sent or {})

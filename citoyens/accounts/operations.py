@@ -113,23 +113,63 @@ def confirm_email(token: str) -> User | None:
 
 
 @dataclass
+class LoginAttempt:
+    """What checking the credentials found, before anything is written."""
+
+    email: str
+    user_id: int | None = None
+    password_hash: str | None = None  # the hash the password was checked against
+    ok: bool = False  # right password, active account
+    new_hash: str | None = None  # the password hashed with today's parameters, if older
+
+
+@dataclass
 class LoginResult:
     user: User | None = None
     unconfirmed: bool = False
 
 
-def authenticate(email: str, password: str) -> LoginResult:
-    """Check the credentials. An unconfirmed account is told so only with the right password."""
+def check_credentials(email: str, password: str) -> LoginAttempt:
+    """Read the account and verify the password; write nothing.
+
+    argon2 takes a tenth of a second on purpose: it runs here, outside any write
+    transaction, and `record_login` then writes in a short one. (On SQLite a transaction
+    that reads, hashes, then writes fails with "database is locked" as soon as another
+    login committed meanwhile: a crowd of parents logging in at once got 503s.)
+    """
     user = find_user(email)
+    attempt = LoginAttempt(email=normalize_email(email))
     ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
+    if user is None:
+        return attempt
+    attempt.user_id, attempt.password_hash = user.id, user.password_hash
+    attempt.ok = ok and user.active
+    if attempt.ok and needs_rehash(user.password_hash):
+        attempt.new_hash = hash_password(password)
+    return attempt
+
+
+def record_login(attempt: LoginAttempt) -> LoginResult:
+    """Write what a login attempt leaves: its audit event and, for a success, the login
+    time (and the rehashed password). Run it in its own write transaction, after
+    `check_credentials`. An unconfirmed account is told so only with the right password.
+
+    An account whose password changed or that was closed since it was checked is a failure.
+    """
+    user = db.session.get(User, attempt.user_id) if attempt.user_id else None
+    if (
+        user is None
+        or not attempt.ok
+        or not user.active
+        or user.password_hash != attempt.password_hash
+    ):
         audit.record("login.failed", target=f"user:{user.id}" if user else None)
         return LoginResult()
     if user.confirmed_at is None:
         audit.record("login.unconfirmed", target=f"user:{user.id}")
         return LoginResult(unconfirmed=True)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if attempt.new_hash:
+        user.password_hash = attempt.new_hash
     user.last_login_at = utcnow()
     audit.record("login", actor=user, target=f"user:{user.id}")
     return LoginResult(user=user)

@@ -21,6 +21,7 @@ from citoyens.accounts.forms import (
 from citoyens.accounts.passwords import verify_password
 from citoyens.accounts.sessions import end_session, start_session
 from citoyens.extensions import db, limiter
+from citoyens.transactions import write_transaction
 from citoyens.web import render, safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -85,15 +86,16 @@ def login():
             return render(
                 "accounts/login.html", form=form, next_url=next_url, blocked=True, status=429
             )
-        result = ops.authenticate(email, form.password.data)
+        # argon2 with no write transaction open, then one short write (BEGIN IMMEDIATE on
+        # SQLite): a crowd of logins queues for a moment instead of failing.
+        attempt = ops.check_credentials(email, form.password.data)
+        result = write_transaction(lambda: ops.record_login(attempt))
         if result.user is not None:
             throttle.clear_login_failures(email)
             start_session(result.user, remember=form.remember.data)
-            db.session.commit()
             return redirect(next_url or home_for(result.user), 303)
         if not result.unconfirmed:
             throttle.record_login_failure(email)
-        db.session.commit()
         return render(
             "accounts/login.html",
             form=form,
@@ -107,8 +109,7 @@ def login():
 @bp.post("/deconnexion")
 @login_required
 def logout():
-    current_user.end_all_sessions()
-    db.session.commit()
+    write_transaction(current_user.end_all_sessions)
     end_session()
     flash("Vous êtes déconnecté. À bientôt !", "success")
     response = redirect(url_for("accounts.login"), 303)

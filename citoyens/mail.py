@@ -159,6 +159,10 @@ def deliver(message_id: int) -> str:
         status = transmit(message)
     except (smtplib.SMTPException, OSError) as exc:
         return _failed(message, exc)
+    # End the read the send ran in before writing: on SQLite, a read transaction that
+    # then writes fails at once ("database is locked") when another worker wrote since;
+    # a transaction begun IMMEDIATE waits its turn instead.
+    db.session.rollback()
     with immediate_writes():
         message.status, message.sent_at, message.error = status, utcnow(), None
         message.next_attempt_at = None
@@ -171,10 +175,11 @@ def deliver(message_id: int) -> str:
 def _failed(message: MailMessage, exc: Exception) -> str:
     config = current_app.config
     error = f"{type(exc).__name__}: {exc}"[:500]
-    log.warning("mail id=%s attempt %s failed: %s", message.id, message.attempts, exc)
-    final = message.attempts >= int(config["MAIL_MAX_ATTEMPTS"])
-    delay = retry_delay(message.attempts)
+    db.session.rollback()  # as in `deliver`: write in a transaction begun IMMEDIATE
     with immediate_writes():
+        log.warning("mail id=%s attempt %s failed: %s", message.id, message.attempts, exc)
+        final = message.attempts >= int(config["MAIL_MAX_ATTEMPTS"])
+        delay = retry_delay(message.attempts)
         message.error = error
         if final:
             message.status, message.next_attempt_at = "failed", None

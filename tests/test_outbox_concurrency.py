@@ -74,6 +74,42 @@ def test_two_workers_on_one_message_send_it_once(race_app):
         assert len(received) == 1
 
 
+def test_workers_sending_different_messages_at_once_all_record_their_outcome(race_app):
+    """Several workers, each on its own message, against a slow server: each records
+    'sent'. On SQLite a worker used to write its outcome in the read transaction it sent
+    in, and failed with "database is locked" when another had written meanwhile."""
+    pytest.importorskip("aiosmtpd.controller")
+    queue = race_app.extensions[jobs.EXTENSION]
+    queue.immediate = False
+    state = race_app.extensions["mail"]
+    with aiosmtpd_server(delay=0.2) as (port, received):
+        state.suppress, state.server, state.port = False, "127.0.0.1", port
+        with race_app.test_request_context():
+            ids = []
+            for index in range(4):
+                message = send_mail(
+                    "info", f"f{index}@example.org", "Chacun", "account_exists", login_url="L"
+                )
+                db.session.commit()
+                ids.append(message.id)
+        pending = list(ids)
+        lock = threading.Lock()
+
+        def next_message() -> str:
+            with lock:
+                message_id = pending.pop()
+            return deliver(message_id)
+
+        outcomes = together(race_app, 4, next_message)
+        assert outcomes == ["sent"] * 4, outcomes
+        with race_app.app_context():
+            statuses = db.session.scalars(
+                select(MailMessage.status).where(MailMessage.id.in_(ids))
+            ).all()
+            assert sorted(statuses) == ["sent"] * 4
+        assert len(received) == 4
+
+
 def test_two_clicks_start_one_invoice_run(race_app):
     from datetime import date
 

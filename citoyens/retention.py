@@ -121,7 +121,8 @@ def documents_past_retention(now: datetime):
         or_(
             Document.replaced_at.is_(None) & (Document.valid_until < expired_before),
             Document.replaced_at < replaced_before,
-        )
+        ),
+        Document.household_id.not_in(households_to_purge(now)),  # counted with them
     )
 
 
@@ -141,7 +142,10 @@ def old_mail_messages(now: datetime):
 
 def expired_invitations(now: datetime):
     """Invitation links past their lifetime, accepted or not: they can no longer be used."""
-    return select(Invitation.id).where(Invitation.created_at < now - invitation_max_age())
+    return select(Invitation.id).where(
+        Invitation.created_at < now - invitation_max_age(),
+        Invitation.household_id.not_in(households_to_purge(now)),
+    )
 
 
 def finished_job_runs(now: datetime):
@@ -153,7 +157,9 @@ def finished_job_runs(now: datetime):
 
 
 def expired_exports(now: datetime):
-    return select(expired_exports_query(now).subquery().c.id)
+    return expired_exports_query(now).where(
+        DataExport.household_id.not_in(households_to_purge(now))
+    )
 
 
 # --- How they go ------------------------------------------------------------------------------

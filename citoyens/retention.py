@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, exists, func, or_, select, update
 
+from citoyens import audit
 from citoyens.accounts.models import User
 from citoyens.billing.models import (
     BilledDay,
@@ -347,8 +348,14 @@ def purge(now: datetime | None = None) -> dict[str, int]:
                 except Exception:  # the row is gone; a file left behind is only logged
                     log.exception("could not delete a stored file (%s)", category.name)
         done[category.name] = total
-        if total:
-            log.info("retention purge: %s %d", category.name, total)
+    if any(done.values()):
+        with immediate_writes():
+            audit.record(
+                "retention.purge",
+                details=", ".join(f"{name}={count}" for name, count in done.items() if count),
+            )
+            db.session.commit()
+        log.info("retention purge: %s", done)
     return done
 
 

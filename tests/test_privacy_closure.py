@@ -13,7 +13,7 @@ from citoyens.households.models import Household
 from citoyens.requests.models import Request, RequestEvent
 from tests.billing_factories import make_invoice
 from tests.conftest import post
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD
 from tests.households_factories import make_commune
 from tests.privacy_factories import logged_in
 
@@ -22,9 +22,7 @@ ASK = f"{PAGE}/fermeture"
 
 
 def ask(client, password: str = PASSWORD, **data):
-    return post(
-        client, ASK, {"confirm": "y", "current_password": password, "message": "", **data}
-    )
+    return post(client, ASK, {"confirm": "y", "current_password": password, "message": "", **data})
 
 
 def closure_requests(app, household_id: int) -> list[Request]:
@@ -147,7 +145,6 @@ def test_accepting_closes_the_household_ends_sessions_and_keeps_invoices(app, pa
     assert again.status_code == 200  # the login form again: no session
 
 
-
 def test_refusing_keeps_the_account_open(app, parent, admin):
     client = logged_in(app, parent)
     ask(client)
@@ -173,4 +170,3 @@ def test_closing_a_household_twice_is_refused(app, parent, admin):
         else:
             raise AssertionError("a second closure went through")
         db.session.rollback()
-

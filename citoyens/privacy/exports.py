@@ -251,6 +251,4 @@ def mark_downloaded(export: DataExport, actor) -> None:
 
 def expired_exports_query(now: datetime):
     """Ready archives past their expiry: their file goes, the row says "expired"."""
-    return select(DataExport.id).where(
-        DataExport.status == "ready", DataExport.expires_at <= now
-    )
+    return select(DataExport.id).where(DataExport.status == "ready", DataExport.expires_at <= now)

@@ -103,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.documents.views import bp as documents_bp
     from citoyens.enrolments.views import bp as enrolments_bp
     from citoyens.households.views import bp as households_bp
+    from citoyens.privacy.views import bp as privacy_bp
     from citoyens.pwa.views import bp as pwa_bp
     from citoyens.requests.views import bp as requests_bp
     from citoyens.reservations.feed import bp as feed_bp
@@ -119,6 +120,7 @@ def register_blueprints(app: Flask) -> None:
         billing_bp,
         bank_sim_bp,
         requests_bp,
+        privacy_bp,
         admin_bp,
         pwa_bp,
     ):

@@ -1,6 +1,6 @@
 """Command-line tools: `flask seed-demo`, `flask users create-staff`, `flask mail resend`,
-`flask jobs worker` and `flask jobs status`,
-`flask crypto generate-key|rotate`."""
+`flask jobs worker`, `flask jobs status`, `flask crypto generate-key|rotate`
+and `flask purge`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from citoyens.billing.cli import invoices_group
 from citoyens.billing.payments_cli import payments_group
 from citoyens.extensions import db
+from citoyens.privacy.cli import purge_command
 from citoyens.reservations.cli import calendar_group
 
 
@@ -24,6 +25,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(payments_group)
     app.cli.add_command(jobs_group)
     app.cli.add_command(crypto_group)
+    app.cli.add_command(purge_command)
 
 
 @click.command("seed-demo")

@@ -190,6 +190,14 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # Public address used in e-mails and the PWA manifest.
         "PUBLIC_URL": _demo("PUBLIC_URL"),
         "COMMUNE_NAME": os.environ.get("COMMUNE_NAME", "Chalonnes-sur-Loire"),
+        # Retention (CNIL NS-058; citoyens/retention.py, README « Données personnelles »).
+        "RETENTION_INACTIVE_MONTHS": _int("RETENTION_INACTIVE_MONTHS", 36),
+        "RETENTION_CLOSED_DAYS": _int("RETENTION_CLOSED_DAYS", 30),
+        "RETENTION_DOCUMENT_GRACE_MONTHS": _int("RETENTION_DOCUMENT_GRACE_MONTHS", 12),
+        "RETENTION_REPLACED_DOCUMENT_MONTHS": _int("RETENTION_REPLACED_DOCUMENT_MONTHS", 12),
+        "RETENTION_AUDIT_MONTHS": _int("RETENTION_AUDIT_MONTHS", 12),
+        "RETENTION_MAIL_MONTHS": _int("RETENTION_MAIL_MONTHS", 12),
+        "RETENTION_JOB_RUN_DAYS": _int("RETENTION_JOB_RUN_DAYS", 30),
         # Billing (issue 6). Invoices are due INVOICE_DUE_DAYS after issue; under direct
         # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
         "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),

@@ -49,6 +49,7 @@ __all__ = ["crontab", "enqueue_after_commit", "huey", "periodic_task", "task"]
 TASK_MODULES = (
     "citoyens.mail",
     "citoyens.billing.tasks",
+    "citoyens.privacy.tasks",
 )
 
 EXTENSION = "citoyens.jobs"

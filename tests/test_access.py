@@ -63,6 +63,7 @@ FAMILY_BLUEPRINTS = {
     "enrolments",
     "reservations",
     "calendar_feed",
+    "privacy",
 }
 
 # Only the bank's server-to-server notification may ever be exempt (SECURITY.md).

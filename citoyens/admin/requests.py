@@ -43,7 +43,9 @@ def _visible_request(request_id: int):
     req = rules.request_for_staff(request_id)
     if req is None:
         abort(404)
-    if not staff_can_see_service(current_user, req.service_id):
+    if not staff_can_see_service(current_user, req.service_id) or not rules.staff_may_see(
+        current_user, req
+    ):
         audit.record("access.denied", actor=current_user, target=f"request:{request_id}")
         db.session.commit()
         abort(403)

@@ -50,6 +50,12 @@ class Household(db.Model):
     booking_summary_mail: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Account closed at the family's request (citoyens.privacy.closure): its accounts are
+    # off; the retention purge deletes its personal data later (citoyens.retention).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Personal data deleted by the retention purge: what stays is an anonymous shell that
+    # its invoices, payments and credit movements (accounting records) still point to.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[HouseholdMember]] = relationship(
         back_populates="household", cascade="all, delete-orphan"

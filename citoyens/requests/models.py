@@ -16,7 +16,10 @@ REQUEST_KINDS = {
     "enrolment": "Inscription",
     "place_request": "Demande de place en multi-accueil",
     "family_quotient": "Quotient familial",
+    "account_closure": "Fermeture du compte famille",
 }
+# Kinds only administrators see and decide (tied to no service: DOMAIN.md "Staff and scope").
+ADMIN_ONLY_KINDS = frozenset({"account_closure"})
 
 REQUEST_STATUSES = {
     "sent": "Envoyée",
@@ -59,6 +62,14 @@ class Request(db.Model):
             unique=True,
             sqlite_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
             postgresql_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
+        ),
+        # At most one open request to close the account per household.
+        Index(
+            "uq_requests_open_closure",
+            "household_id",
+            unique=True,
+            sqlite_where=text("kind = 'account_closure' AND status IN ('sent', 'in_review')"),
+            postgresql_where=text("kind = 'account_closure' AND status IN ('sent', 'in_review')"),
         ),
     )
 

@@ -16,7 +16,13 @@ from citoyens.extensions import db
 from citoyens.forms import parse_id
 from citoyens.households.rules import household_names
 from citoyens.pagination import QueuePage
-from citoyens.requests.models import OPEN_STATUSES, REQUEST_STATUSES, Request, RequestEvent
+from citoyens.requests.models import (
+    ADMIN_ONLY_KINDS,
+    OPEN_STATUSES,
+    REQUEST_STATUSES,
+    Request,
+    RequestEvent,
+)
 from citoyens.services.models import Service
 from citoyens.services.rules import service_ids_for
 
@@ -143,6 +149,11 @@ def _with_history(statement):
 # --- Staff ----------------------------------------------------------------------------------
 
 
+def staff_may_see(user, request: Request) -> bool:
+    """An account closure is for administrators only; other kinds follow the service."""
+    return user.is_admin or request.kind not in ADMIN_ONLY_KINDS
+
+
 def request_for_staff(request_id: int) -> Request | None:
     """The request with its whole history (scope is checked by the caller)."""
     return db.session.scalar(_with_history(select(Request)).where(Request.id == request_id))
@@ -179,6 +190,7 @@ def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) ->
     allowed = service_ids_for(user)
     if allowed is not None:
         conditions.append(Request.service_id.in_(allowed) | Request.service_id.is_(None))
+        conditions.append(Request.kind.not_in(ADMIN_ONLY_KINDS))
     if filters.service == GENERAL_QUEUE:
         conditions.append(Request.service_id.is_(None))
     elif (service_id := parse_id(filters.service)) is not None:

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.billing import sepa
 from citoyens.billing.models import DirectDebitBatch
 from citoyens.documents.uploads import content_disposition

@@ -292,7 +292,7 @@ def _last_month_bookings(households: list[Household], month: date) -> int:
 
 def _issue_invoices(month: date, today: date) -> int:
     """Last month's invoice run, as staff would have started it (only while none exists)."""
-    from citoyens.billing.invoicing import issue_month
+    from citoyens.billing.invoice_run import issue_month
     from citoyens.billing.models import Invoice
 
     if db.session.scalar(select(Invoice.id).where(Invoice.month == month).limit(1)):

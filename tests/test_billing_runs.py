@@ -91,7 +91,7 @@ def test_a_failed_run_says_why_and_can_be_started_again(app, client, auth, admin
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("citoyens.billing.invoicing.issue_month", broken)
+    monkeypatch.setattr("citoyens.billing.invoice_run.issue_month", broken)
     auth.login(admin)
     response = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
     page = text(client.get(response.headers["Location"]))

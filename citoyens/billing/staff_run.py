@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from citoyens.accounts.decorators import admin_required
 from citoyens.admin.blueprint import MAX_ID, bp, form_status, get_or_404
-from citoyens.billing import invoicing, tariffs
+from citoyens.billing import credit_notes, invoice_run, month_plan, months, tariffs
 from citoyens.billing import tasks as billing_tasks
 from citoyens.billing.models import INVOICE_STATUSES, Invoice
 from citoyens.billing.staff_forms import CreditNoteForm, IssueForm
@@ -32,14 +32,14 @@ from citoyens.web import render
 
 def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None = None):
     today = today_in_paris()
-    plan = invoicing.plan_month(month)
-    issued = invoicing.month_invoices(month)
+    plan = month_plan.plan_month(month)
+    issued = month_plan.month_invoices(month)
     rows, names, paperless = [], {}, {}
     ids = [bill.household_id for bill in plan.bills]
-    mandates = invoicing.active_mandates(ids, month)
+    mandates = invoice_run.active_mandates(ids, month)
     if current_user.is_admin:
         names = household_names(ids + [invoice.household_id for invoice in issued.invoices])
-        who = invoicing.addressees(ids)
+        who = invoice_run.addressees(ids)
         paperless = {household_id: who[household_id].paperless for household_id in ids}
         rows = plan.bills
     if form is None:
@@ -48,9 +48,9 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
         "admin/billing/run.html",
         month=month,
         month_label=month_fr(month),
-        of_month=invoicing.of_month(month),
-        previous=invoicing.previous_month(month),
-        following=invoicing.next_month(month),
+        of_month=months.of_month(month),
+        previous=months.previous_month(month),
+        following=months.next_month(month),
         over=month < today.replace(day=1),
         plan=plan,
         rows=rows,
@@ -58,7 +58,7 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
         paperless=paperless,
         mandates=mandates,
         issued=issued,
-        debit_warning=invoicing.debit_warning(month, today) if mandates else None,
+        debit_warning=months.debit_warning(month, today) if mandates else None,
         statuses=INVOICE_STATUSES,
         form=form,
         notice=notice,
@@ -73,11 +73,11 @@ def billing_run():
     value = request.args.get("mois")
     if value:
         try:
-            month = invoicing.parse_month(value)
-        except invoicing.BillingError as error:
-            return _run_page(invoicing.previous_month(today_in_paris()), notice=str(error))
+            month = months.parse_month(value)
+        except months.BillingError as error:
+            return _run_page(months.previous_month(today_in_paris()), notice=str(error))
     else:
-        month = invoicing.previous_month(today_in_paris())
+        month = months.previous_month(today_in_paris())
     return _run_page(month)
 
 
@@ -86,17 +86,17 @@ def billing_run():
 def billing_issue():
     form = IssueForm()
     try:
-        month = invoicing.parse_month(form.mois.data)
-    except invoicing.BillingError as error:
-        return _run_page(invoicing.previous_month(today_in_paris()), notice=str(error))
+        month = months.parse_month(form.mois.data)
+    except months.BillingError as error:
+        return _run_page(months.previous_month(today_in_paris()), notice=str(error))
     if not form.validate():
         return _run_page(month, form=form)
     today = today_in_paris()
     try:
-        invoicing.check_month_is_over(month, today)
-    except invoicing.BillingError as error:
+        months.check_month_is_over(month, today)
+    except months.BillingError as error:
         return _run_page(month, form=form, notice=str(error))
-    plan = invoicing.plan_month(month)
+    plan = month_plan.plan_month(month)
     if plan.missing_tariffs and not form.confirm_missing.data:
         form.confirm_missing.errors.append(
             "Des activités n'ont pas de tarif pour certaines tranches : complétez les tarifs, "
@@ -107,7 +107,7 @@ def billing_issue():
     run_id, started = billing_tasks.queue_invoice_run(month, current_user.id, today)
     run = db.session.get(JobRun, run_id)
     if not started:
-        flash(f"Une émission {invoicing.of_month(month)} est déjà en cours : la voici.", "info")
+        flash(f"Une émission {months.of_month(month)} est déjà en cours : la voici.", "info")
     elif run.status == "done":  # already over (a quick worker, or the tests' immediate mode)
         flash(run.summary, "success")
     elif run.status == "failed":
@@ -125,21 +125,21 @@ def billing_credit_note(invoice_id: int):
         abort(404)
     form = CreditNoteForm()
     if not form.is_submitted():
-        form.amount.data = tariffs.euros_input(invoicing.creditable_cents(invoice))
+        form.amount.data = tariffs.euros_input(credit_notes.creditable_cents(invoice))
     status = form_status(form)
     if form.validate_on_submit():
         amount, reason = form.amount.cents, form.reason.data
 
         def work():
             target = db.session.get(Invoice, invoice_id)
-            credit = invoicing.credit_note(
+            credit = credit_notes.credit_note(
                 target, [(reason, amount)], reason, current_user, today=today_in_paris()
             )
             return credit.number
 
         try:
             number = write_transaction(work)
-        except invoicing.BillingError as error:
+        except months.BillingError as error:
             form.amount.errors.append(str(error))
         else:
             flash(f"Avoir {number} établi ({tariffs.euros(amount)}).", "success")
@@ -149,8 +149,8 @@ def billing_credit_note(invoice_id: int):
         "admin/billing/credit_note.html",
         form=form,
         invoice=invoice,
-        creditable=invoicing.creditable_cents(invoice),
-        credits=invoicing.credits_of(invoice.id),
+        creditable=credit_notes.creditable_cents(invoice),
+        credits=credit_notes.credits_of(invoice.id),
         statuses=INVOICE_STATUSES,
         status=status,
     )

@@ -141,8 +141,8 @@ def _enrol_goulidons(family: Household, month: date, today: date) -> int:
 
 def _debit_family(month: date, today: date) -> tuple[Household | None, int]:
     """Dominique Bernard and Sacha: the canteen, paid by SEPA direct debit."""
+    from citoyens.billing.mandates import sign_mandate
     from citoyens.billing.models import Mandate
-    from citoyens.billing.sepa import sign_mandate
     from citoyens.demo import parent_account
     from citoyens.households.demo import ELEMENTARY
     from citoyens.services.models import School

@@ -252,9 +252,9 @@ def _document_to_review(family: Household) -> int:
 def _last_month_bookings(households: list[Household], month: date) -> int:
     """Each child booked on every day of last month it is enrolled for, then the
     attendance as staff took it: present, but one absence without a certificate."""
+    from citoyens.reservations.attendance import set_attendance
     from citoyens.reservations.demo import book_entitled_days
     from citoyens.reservations.models import ActivityDay, Booking
-    from citoyens.reservations.operations import set_attendance
 
     last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     created = 0

@@ -16,7 +16,7 @@ from citoyens.admin.blueprint import bp, visible_or_deny
 from citoyens.documents.uploads import content_disposition
 from citoyens.extensions import db
 from citoyens.forms import parse_id
-from citoyens.reservations import exports, staff
+from citoyens.reservations import attendance, exports, staff
 from citoyens.reservations import operations as ops
 from citoyens.reservations.capacity import over_capacity_warning, set_day_capacity
 from citoyens.reservations.models import ATTENDANCES, ActivityDay, Booking
@@ -144,7 +144,7 @@ def reservation_attendance(activity_day_id: int, booking_id: int):
             target = staff.day_booking(day_id, booking_id)
             if target is None:
                 raise ops.BookingError("Cette réservation n'existe plus : rechargez la page.")
-            ops.set_attendance(target, value or None, actor=_actor())
+            attendance.set_attendance(target, value or None, actor=_actor())
             audit.record(
                 "booking.attendance",
                 actor=current_user,
@@ -197,7 +197,7 @@ def reservation_walk_in(activity_day_id: int):
 
         def work():
             day = db.session.get(ActivityDay, day_id)
-            booking = ops.record_walk_in(household_id, child_id, day, actor=_actor())
+            booking = attendance.record_walk_in(household_id, child_id, day, actor=_actor())
             audit.record(
                 "booking.walk_in",
                 actor=current_user,

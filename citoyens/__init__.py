@@ -102,7 +102,8 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.pwa.views import bp as pwa_bp
     from citoyens.requests import staff_views as requests_staff  # noqa: F401
     from citoyens.requests.views import bp as requests_bp
-    from citoyens.reservations import (  # noqa: F401 (routes on the admin bp)
+    from citoyens.reservations import (  # noqa: F401 (routes on the reservations and admin bps)
+        plan_views,
         staff_calendar,
         staff_days,
         staff_households,

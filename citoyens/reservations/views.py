@@ -409,7 +409,3 @@ def absence(child_id: int, activity_day_id: int):
         raise
     flash(absence_outcome(booking.id), "success")
     return redirect(url_for(".day", child_id=child.id, activity_day_id=row.id), 303)
-
-
-# "Planifier en un clic" lives in its own module, on the same blueprint.
-from citoyens.reservations import plan_views  # noqa: E402, F401

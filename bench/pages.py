@@ -183,8 +183,9 @@ def bill(app, values: dict[str, str]) -> dict[str, str]:
     """Issue the invoices of the last month over (the canteen families and the demo's)."""
     from sqlalchemy import select
 
-    from citoyens.billing.invoicing import issue_month, previous_month
+    from citoyens.billing.invoice_run import issue_month
     from citoyens.billing.models import Invoice
+    from citoyens.billing.months import previous_month
     from citoyens.forms import today_in_paris
     from citoyens.households.models import Household
 

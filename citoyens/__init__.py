@@ -79,35 +79,39 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import (  # noqa: F401 (routes on bp)
-        billing,
-        billing_runs,
-        calendar,
-        credits,
-        direct_debits,
-        documents,
-        enrolments,
-        households,
-        invoices,
-        outbox,
-        requests,
-        reservations,
-        schools,
-        services,
+    from citoyens.admin import outbox, views  # noqa: F401 (routes on the admin bp)
+    from citoyens.admin.blueprint import bp as admin_bp
+    from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
+        mandate_views,
+        pay_views,
+        staff_credits,
+        staff_direct_debits,
+        staff_invoices,
+        staff_run,
+        staff_tariffs,
     )
-    from citoyens.admin.views import bp as admin_bp
-    from citoyens.billing import mandate_views, pay_views  # noqa: F401 (routes on billing bp)
     from citoyens.billing.bank_sim import bp as bank_sim_bp
     from citoyens.billing.views import bp as billing_bp
     from citoyens.core.views import bp as core_bp
+    from citoyens.documents import staff_views as documents_staff  # noqa: F401
     from citoyens.documents.views import bp as documents_bp
+    from citoyens.enrolments import staff_views as enrolments_staff  # noqa: F401
     from citoyens.enrolments.views import bp as enrolments_bp
+    from citoyens.households import staff_views as households_staff  # noqa: F401
     from citoyens.households.views import bp as households_bp
     from citoyens.privacy.views import bp as privacy_bp
     from citoyens.pwa.views import bp as pwa_bp
+    from citoyens.requests import staff_views as requests_staff  # noqa: F401
     from citoyens.requests.views import bp as requests_bp
+    from citoyens.reservations import (  # noqa: F401 (routes on the reservations and admin bps)
+        plan_views,
+        staff_calendar,
+        staff_days,
+        staff_households,
+    )
     from citoyens.reservations.feed import bp as feed_bp
     from citoyens.reservations.views import bp as reservations_bp
+    from citoyens.services import staff_schools, staff_services  # noqa: F401 (admin bp)
 
     for blueprint in (
         core_bp,

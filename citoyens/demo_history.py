@@ -141,8 +141,8 @@ def _enrol_goulidons(family: Household, month: date, today: date) -> int:
 
 def _debit_family(month: date, today: date) -> tuple[Household | None, int]:
     """Dominique Bernard and Sacha: the canteen, paid by SEPA direct debit."""
+    from citoyens.billing.mandates import sign_mandate
     from citoyens.billing.models import Mandate
-    from citoyens.billing.sepa import sign_mandate
     from citoyens.demo import parent_account
     from citoyens.households.demo import ELEMENTARY
     from citoyens.services.models import School
@@ -252,9 +252,9 @@ def _document_to_review(family: Household) -> int:
 def _last_month_bookings(households: list[Household], month: date) -> int:
     """Each child booked on every day of last month it is enrolled for, then the
     attendance as staff took it: present, but one absence without a certificate."""
+    from citoyens.reservations.attendance import set_attendance
     from citoyens.reservations.demo import book_entitled_days
     from citoyens.reservations.models import ActivityDay, Booking
-    from citoyens.reservations.operations import set_attendance
 
     last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     created = 0
@@ -292,7 +292,7 @@ def _last_month_bookings(households: list[Household], month: date) -> int:
 
 def _issue_invoices(month: date, today: date) -> int:
     """Last month's invoice run, as staff would have started it (only while none exists)."""
-    from citoyens.billing.invoicing import issue_month
+    from citoyens.billing.invoice_run import issue_month
     from citoyens.billing.models import Invoice
 
     if db.session.scalar(select(Invoice.id).where(Invoice.month == month).limit(1)):

@@ -26,7 +26,8 @@ OCTOBER = date(2030, 10, 5)
 @pytest.fixture
 def october(monkeypatch):
     """The back office's clock: 5 October 2030 (September 2030 is over)."""
-    monkeypatch.setattr("citoyens.admin.billing.today_in_paris", lambda: OCTOBER)
+    monkeypatch.setattr("citoyens.billing.staff_run.today_in_paris", lambda: OCTOBER)
+    monkeypatch.setattr("citoyens.billing.staff_tariffs.today_in_paris", lambda: OCTOBER)
 
 
 def text(response) -> str:

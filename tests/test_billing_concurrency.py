@@ -19,8 +19,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from citoyens.billing.invoicing import BillingError, credit_note, issue_month
+from citoyens.billing.credit_notes import credit_note
+from citoyens.billing.invoice_run import issue_month
 from citoyens.billing.models import Invoice, InvoiceCounter
+from citoyens.billing.months import BillingError
 from citoyens.extensions import db
 from citoyens.transactions import write_transaction
 from tests.conftest import own_database_fixtures, scratch_database_name

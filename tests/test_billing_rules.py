@@ -14,26 +14,19 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from citoyens.billing import invoicing, tariffs
-from citoyens.billing.invoicing import (
-    BillingError,
-    BookingRow,
-    billing_kind,
-    credit_note,
-    debit_date,
-    issue_month,
-    next_business_day,
-    parse_month,
-    price_bookings,
-)
+from citoyens.billing import credit_notes, invoice_mail, invoice_run, month_plan, months, tariffs
+from citoyens.billing.credit_notes import credit_note
+from citoyens.billing.invoice_run import issue_month
 from citoyens.billing.models import Invoice, InvoiceCounter, Mandate, Price, QfBand
+from citoyens.billing.months import BillingError, debit_date, next_business_day, parse_month
+from citoyens.billing.pricing import BookingRow, billing_kind, price_bookings
 from citoyens.billing.tariffs import band_for, band_problem, euros, parse_euros
 from citoyens.core.models import AuditEvent, MailMessage
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.reservations.models import ActivityDay, Booking
-from citoyens.services.models import Service
+from citoyens.services.models import SchoolYear, Service
 from tests.billing_factories import make_bands, make_mandate, make_prices
 from tests.documents_factories import make_document, make_type
 from tests.enrolments_factories import make_activity, make_school_year, make_service
@@ -412,17 +405,17 @@ def test_parse_month():
 
 
 def test_month_names_are_elided_before_a_vowel():
-    assert invoicing.of_month(date(2026, 9, 1)) == "de septembre 2026"
-    assert invoicing.of_month(date(2026, 10, 1)) == "d'octobre 2026"
-    assert invoicing.of_month(date(2027, 4, 1)) == "d'avril 2027"
-    assert invoicing.of_month(date(2027, 8, 1)) == "d'août 2027"
+    assert months.of_month(date(2026, 9, 1)) == "de septembre 2026"
+    assert months.of_month(date(2026, 10, 1)) == "d'octobre 2026"
+    assert months.of_month(date(2027, 4, 1)) == "d'avril 2027"
+    assert months.of_month(date(2027, 8, 1)) == "d'août 2027"
 
 
 def test_a_month_is_issued_once_it_is_over():
-    invoicing.check_month_is_over(date(2030, 9, 1), date(2030, 10, 1))
+    months.check_month_is_over(date(2030, 9, 1), date(2030, 10, 1))
     for today in (date(2030, 9, 30), date(2030, 9, 1), date(2030, 8, 31)):
         with pytest.raises(BillingError, match="n'est pas terminé"):
-            invoicing.check_month_is_over(date(2030, 9, 1), today)
+            months.check_month_is_over(date(2030, 9, 1), today)
 
 
 @pytest.mark.parametrize(
@@ -454,14 +447,14 @@ def test_the_pre_notification_is_a_setting_of_14_days_by_default(app, monkeypatc
     with app.app_context():
         assert app.config["SEPA_PRENOTIFICATION_DAYS"] == 14
         assert debit_date(SEPTEMBER, date(2030, 10, 5), 15) == date(2030, 10, 21)
-        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) == (
+        assert months.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) == (
             "Le prélèvement du mardi 15 octobre serait annoncé moins de 14 jours avant : "
             "il est reporté au lundi 21 octobre."
         )
-        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 1), 15) is None
+        assert months.debit_warning(SEPTEMBER, date(2030, 10, 1), 15) is None
         monkeypatch.setitem(app.config, "SEPA_PRENOTIFICATION_DAYS", 5)  # the commune's own
         assert debit_date(SEPTEMBER, date(2030, 10, 5), 15) == date(2030, 10, 15)
-        assert invoicing.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) is None
+        assert months.debit_warning(SEPTEMBER, date(2030, 10, 5), 15) is None
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -708,12 +701,12 @@ def test_a_lost_race_gives_its_number_back(app):
     account, (child,) = make_family(app)
     book(app, account.household_id, child, world.meal_id, world.year_id, date(2030, 9, 2))
     with app.app_context():
-        plan = invoicing.plan_month(SEPTEMBER)
+        plan = month_plan.plan_month(SEPTEMBER)
         (bill,) = plan.bills
-        who = invoicing.addressees([bill.household_id])[bill.household_id]
-        first = invoicing._insert_invoice(bill, SEPTEMBER, OCTOBER, who, None)
+        who = invoice_run.addressees([bill.household_id])[bill.household_id]
+        first = invoice_run._insert_invoice(bill, SEPTEMBER, OCTOBER, who, None)
         assert first is not None and first.number == "F2030-000001"
-        second = invoicing._insert_invoice(bill, SEPTEMBER, OCTOBER, who, None)
+        second = invoice_run._insert_invoice(bill, SEPTEMBER, OCTOBER, who, None)
         assert second is None
         db.session.commit()
     assert counter(app, 2030) == 1
@@ -863,7 +856,7 @@ def test_mail_of_an_invoice_under_direct_debit_gives_the_debit_date(app, outbox)
 
 def test_invoice_link_falls_back_when_the_invoice_page_is_missing(app):
     with app.test_request_context():
-        link = invoicing.invoice_link(42)
+        link = invoice_mail.invoice_link(42)
         views = app.view_functions
         if "billing.invoice" in views:
             assert link.endswith("/42") or "42" in link
@@ -920,7 +913,7 @@ def test_credit_note_takes_the_next_number_and_a_negative_total(app):
         ]
         assert credit.addressee == invoice.addressee and credit.month == invoice.month
         assert invoice.status == "issued" and invoice.total_cents == 600  # never edited
-        assert invoicing.creditable_cents(invoice) == 300
+        assert credit_notes.creditable_cents(invoice) == 300
         event = db.session.scalar(
             select(AuditEvent).where(AuditEvent.action == "invoice.credit_note")
         )
@@ -978,7 +971,7 @@ def test_no_credit_note_on_a_credit_note(app):
 def october(monkeypatch):
     """The command's clock: 5 October 2030."""
     monkeypatch.setattr("citoyens.billing.cli.today_in_paris", lambda: OCTOBER)
-    monkeypatch.setattr("citoyens.billing.invoicing.today_in_paris", lambda: OCTOBER)
+    monkeypatch.setattr("citoyens.billing.invoice_run.today_in_paris", lambda: OCTOBER)
 
 
 def test_cli_issues_a_month_and_says_so_in_french(app, runner, october):
@@ -1041,7 +1034,7 @@ def test_demo_tariffs_are_idempotent(app):
         for year_id in years:
             bands = tariffs.bands_of(year_id)
             assert [(b.label, b.qf_max) for b in bands] == DEMO_BANDS
-            grid = tariffs.tariff_grid(db.session.get(invoicing.SchoolYear, year_id))
+            grid = tariffs.tariff_grid(db.session.get(SchoolYear, year_id))
             demo_rows = [
                 row
                 for group in grid.services

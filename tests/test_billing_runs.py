@@ -22,7 +22,7 @@ from tests.test_outbox import queued_app, run_queue  # noqa: F401 (fixture)
 
 @pytest.fixture(autouse=True)
 def october(monkeypatch):
-    monkeypatch.setattr("citoyens.admin.billing.today_in_paris", lambda: OCTOBER)
+    monkeypatch.setattr("citoyens.billing.staff_run.today_in_paris", lambda: OCTOBER)
 
 
 def text(response) -> str:
@@ -91,7 +91,7 @@ def test_a_failed_run_says_why_and_can_be_started_again(app, client, auth, admin
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("citoyens.billing.invoicing.issue_month", broken)
+    monkeypatch.setattr("citoyens.billing.invoice_run.issue_month", broken)
     auth.login(admin)
     response = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
     page = text(client.get(response.headers["Location"]))
@@ -99,7 +99,7 @@ def test_a_failed_run_says_why_and_can_be_started_again(app, client, auth, admin
     (run,) = runs(app)
     assert run.status == "failed" and run.finished_at
     monkeypatch.undo()
-    monkeypatch.setattr("citoyens.admin.billing.today_in_paris", lambda: OCTOBER)
+    monkeypatch.setattr("citoyens.billing.staff_run.today_in_paris", lambda: OCTOBER)
     again = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
     assert "1 facture de septembre 2030 émise" in text(client.get(again.headers["Location"]))
     assert [run.status for run in runs(app)] == ["failed", "done"]

@@ -192,7 +192,8 @@ def test_a_parent_pays_an_invoice_and_signs_a_mandate_on_a_phone(
 ):
     from playwright.sync_api import expect
 
-    from citoyens.billing.sepa import IBAN_INVALID, add_months, of_month
+    from citoyens.billing.bank_details import IBAN_INVALID
+    from citoyens.billing.mandates import add_months, of_month
     from citoyens.forms import today_in_paris
 
     page, url, app = phone.page, live_server.url, live_server.app

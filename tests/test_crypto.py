@@ -69,7 +69,7 @@ def rotate(app) -> tuple[int, str]:
 
 def test_a_signed_iban_is_stored_encrypted_and_masked_in_clear(app, keys, monkeypatch):
     keys(NEW_KEY)
-    monkeypatch.setattr("citoyens.billing.sepa.today", lambda: date(2030, 10, 3))
+    monkeypatch.setattr("citoyens.billing.mandates.today", lambda: date(2030, 10, 3))
     family = make_user(app, role="parent", children=1)
     client = login(app, family)
     response = post(client, "/prelevement/signer", sign_data())

@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from citoyens.extensions import db
 from citoyens.reservations import rules
+from citoyens.reservations.attendance import record_walk_in
 from citoyens.reservations.exclusions import ExclusionError, set_activity_exclusion
 from citoyens.reservations.models import EXCLUSION_INDEX, ActivityDay, Booking
-from citoyens.reservations.operations import BookingError, book_days, record_walk_in
+from citoyens.reservations.operations import BookingError, book_days
 from citoyens.services.models import Activity, ExclusionSet
 from tests.conftest import csrf_token, post
 from tests.factories import make_user

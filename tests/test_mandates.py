@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import undefer
 
-from citoyens.billing import sepa
+from citoyens.billing import mandates
 from citoyens.billing.models import (
     DirectDebitBatch,
     DirectDebitItem,
@@ -104,7 +104,7 @@ def family(app):
 
 @pytest.fixture
 def clock(monkeypatch):
-    monkeypatch.setattr(sepa, "today", lambda: date(2030, 10, 3))
+    monkeypatch.setattr(mandates, "today", lambda: date(2030, 10, 3))
 
 
 # --- The page ---------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from flask import render_template
 from sqlalchemy import func, select
 
 from citoyens.billing import bank_sim, payments
+from citoyens.billing.bank_orders import BankStatus
 from citoyens.billing.models import Invoice, Payment, PaymentAttempt
-from citoyens.billing.payfip import BankStatus, SimulatedBank
+from citoyens.billing.payfip import SimulatedBank
 from citoyens.core.models import AuditEvent
 from citoyens.extensions import db
 from citoyens.forms import PARIS

@@ -20,11 +20,7 @@ from citoyens.accounts.models import User
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from citoyens.reservations.models import ActivityDay, Booking
-from citoyens.reservations.operations import (
-    Outcome,
-    book_days,
-    cancel_days,
-)
+from citoyens.reservations.operations import Outcome, book_days, cancel_days
 from citoyens.reservations.rules import waiting_ranks
 from citoyens.transactions import write_transaction
 from tests.conftest import own_database_fixtures, scratch_database_name
@@ -316,18 +312,19 @@ def test_a_walk_in_and_a_booking_of_the_same_child_at_once_keep_the_count(app, m
     between (on PostgreSQL the walk-in overwrote it, keeping a place for nobody)."""
     import time
 
-    from citoyens.reservations import operations
-    from citoyens.reservations.operations import BookingError, record_walk_in
+    from citoyens.reservations import attendance
+    from citoyens.reservations.attendance import record_walk_in
+    from citoyens.reservations.operations import BookingError
 
     pausing = threading.local()
-    original_utcnow = operations.utcnow
+    original_utcnow = attendance.utcnow
 
     def utcnow():  # called by record_walk_in after its read
         if getattr(pausing, "on", False):
             time.sleep(0.2)
         return original_utcnow()
 
-    monkeypatch.setattr(operations, "utcnow", utcnow)
+    monkeypatch.setattr(attendance, "utcnow", utcnow)
 
     offer, day_id = one_day(app, 5)
     [kid] = children(app, offer, 1)

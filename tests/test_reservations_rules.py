@@ -990,7 +990,8 @@ def test_a_deactivated_activity_or_service_cannot_be_booked(app, offer, what):
 
 
 def test_a_walk_in_after_a_late_cancellation_is_billed_once(app, offer):
-    from citoyens.reservations.operations import BookingError, record_walk_in
+    from citoyens.reservations.attendance import record_walk_in
+    from citoyens.reservations.operations import BookingError
 
     fam = family(app, offer)
     day_id, day = day_ids(app, offer.activity_ids[0])[0]
@@ -1028,7 +1029,8 @@ def test_a_walk_in_after_a_late_cancellation_is_billed_once(app, offer):
 
 
 def test_set_attendance_only_on_booked_children_and_recorded(app, offer):
-    from citoyens.reservations.operations import BookingError, set_attendance
+    from citoyens.reservations.attendance import set_attendance
+    from citoyens.reservations.operations import BookingError
 
     fam = family(app, offer)
     other = family(app, offer)
@@ -1054,7 +1056,8 @@ def test_set_attendance_only_on_booked_children_and_recorded(app, offer):
 
 def test_declare_absence_after_the_cutoff_with_a_certificate(app, offer, tmp_path, monkeypatch):
     from citoyens.documents.uploads import check_upload
-    from citoyens.reservations.operations import BookingError, declare_absence
+    from citoyens.reservations.attendance import declare_absence
+    from citoyens.reservations.operations import BookingError
     from tests.documents_factories import png
 
     monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(tmp_path / "uploads"))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from citoyens import config as config_module
 from citoyens import crypto
-from citoyens.billing import creditor_id, sepa
+from citoyens.billing import creditor_id, direct_debit_export
 from citoyens.billing.models import DirectDebitBatch, Invoice
 from citoyens.extensions import db
 from tests.billing_factories import make_invoice, make_mandate
@@ -148,8 +148,10 @@ def test_no_file_leaves_with_an_invalid_or_demo_identifier(
     monkeypatch.setitem(app.config, "SEPA_CREDITOR_ID", ics)
     monkeypatch.setitem(app.config, "PRODUCTION", production)
     with app.test_request_context():
-        with pytest.raises(sepa.DirectDebitError, match="SEPA_CREDITOR_ID dans la configuration"):
-            sepa.export_month(SEPT, actor=None)
+        with pytest.raises(
+            direct_debit_export.DirectDebitError, match="SEPA_CREDITOR_ID dans la configuration"
+        ):
+            direct_debit_export.export_month(SEPT, actor=None)
         db.session.rollback()
         assert db.session.get(Invoice, debit).status == "direct_debit"
     assert batches(app) == 0
@@ -162,7 +164,7 @@ def test_the_file_carries_the_identifier_normalised(app, debit, monkeypatch):
     # in production) under the development key.
     monkeypatch.setitem(app.config, "DATA_ENCRYPTION_KEYS", crypto.DEVELOPMENT_KEY)
     with app.test_request_context():
-        result = sepa.export_month(SEPT, actor=None)
+        result = direct_debit_export.export_month(SEPT, actor=None)
         db.session.commit()
         xml = db.session.get(DirectDebitBatch, result.batch_ids[0]).xml
     assert "<Id>DE98ZZZ09999999999</Id>" in xml

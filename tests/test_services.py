@@ -633,7 +633,7 @@ def test_admin_sets_and_edits_school_year_dates(app, admin_client):
 
 
 def test_current_school_year_is_marked(app, admin_client, monkeypatch):
-    from citoyens.admin import services as views
+    from citoyens.services import staff_services as views
 
     make_year(app, "2025-2026")
     make_year(app, "2026-2027")
@@ -713,7 +713,7 @@ def window_of(app, service_id: int, year_id: int) -> tuple[date, date] | None:
 
 
 def test_admin_opens_enrolments_for_a_school_year(app, admin_client, monkeypatch):
-    from citoyens.admin import services as views
+    from citoyens.services import staff_services as views
 
     monkeypatch.setattr(views, "today_in_paris", lambda: TODAY)
     service_id = make_service(app, name="APS")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import flash, redirect, url_for
 from sqlalchemy import select
 
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from citoyens.mail import resend, waiting_counts

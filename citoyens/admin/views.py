@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import current_app
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from citoyens.accounts.decorators import staff_required
+from citoyens.admin.blueprint import bp
 from citoyens.config import demo_settings
 from citoyens.documents.models import Document
 from citoyens.extensions import db
@@ -14,15 +14,6 @@ from citoyens.households.models import Household
 from citoyens.requests.models import OPEN_STATUSES, Request
 from citoyens.services.rules import service_ids_for
 from citoyens.web import render
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.before_request
-@staff_required
-def guard():
-    """Every /admin page: anonymous → login, parent → 403."""
-    return None
 
 
 def waiting_counts(user) -> dict[str, int]:

@@ -20,14 +20,11 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 
+from citoyens.billing.bank_orders import PaymentOrder
 from citoyens.billing.money import euros
-
-if TYPE_CHECKING:
-    from citoyens.billing.payfip import PaymentOrder
 
 bp = Blueprint("bank_sim", __name__, url_prefix="/banque-simulee")
 log = logging.getLogger("citoyens.bank_sim")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from citoyens.billing import invoicing
+from citoyens.billing import invoice_run, month_plan, months, pricing
 from citoyens.billing.tariffs import euros
 from citoyens.formatting import month_fr
 from citoyens.forms import today_in_paris
@@ -25,7 +25,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' if count > 1 else ''}"
 
 
-def _missing_lines(missing: list[invoicing.MissingTariff]) -> list[str]:
+def _missing_lines(missing: list[pricing.MissingTariff]) -> list[str]:
     return [
         f"  - {gap.school_year_name} · {gap.activity_name} · "
         f"{gap.band_label or 'aucune tranche définie'} : {_plural(gap.days, 'jour')}, "
@@ -45,13 +45,13 @@ def _missing_lines(missing: list[invoicing.MissingTariff]) -> list[str]:
 def issue_command(month_value: str, allow_missing: bool) -> None:
     """Émet les factures d'un mois terminé (une par famille ayant des jours à payer)."""
     try:
-        month = invoicing.parse_month(month_value)
-        invoicing.check_month_is_over(month, today_in_paris())
-    except invoicing.BillingError as error:
+        month = months.parse_month(month_value)
+        months.check_month_is_over(month, today_in_paris())
+    except months.BillingError as error:
         raise click.ClickException(str(error)) from error
     label = month_fr(month)
     if not allow_missing:
-        plan = invoicing.plan_month(month)
+        plan = month_plan.plan_month(month)
         if plan.missing_tariffs:
             lines = "\n".join(_missing_lines(plan.missing_tariffs))
             raise click.ClickException(
@@ -60,8 +60,8 @@ def issue_command(month_value: str, allow_missing: bool) -> None:
                 "sans facturer ces jours."
             )
     try:
-        result = invoicing.issue_month(month)
-    except invoicing.BillingError as error:
+        result = invoice_run.issue_month(month)
+    except months.BillingError as error:
         raise click.ClickException(str(error)) from error
     if result.count:
         click.echo(

@@ -23,8 +23,8 @@ from datetime import date
 from sqlalchemy import insert, or_, select, update
 
 from citoyens.billing.credits import add_credit
-from citoyens.billing.invoicing import LineDraft, billing_kind
 from citoyens.billing.models import BilledDay, Invoice, InvoiceLine
+from citoyens.billing.pricing import LineDraft, billing_kind
 from citoyens.billing.rules import days_compact
 from citoyens.documents.models import Document
 from citoyens.extensions import db

@@ -12,7 +12,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, StopValidation, ValidationError
 
 from citoyens.accounts.passwords import MAX_LENGTH
-from citoyens.billing import sepa
+from citoyens.billing import bank_details
 from citoyens.forms import no_control_characters, required
 
 
@@ -24,8 +24,8 @@ class NotEchoedField(StringField):
 
 
 def _holder(form, field):
-    field.data = sepa.normalise_holder(field.data)
-    problem = sepa.holder_problem(field.data)
+    field.data = bank_details.normalise_holder(field.data)
+    problem = bank_details.holder_problem(field.data)
     if problem:
         raise StopValidation(problem)
 
@@ -49,10 +49,10 @@ class MandateForm(FlaskForm):
         validators=[
             required("Le nom du titulaire du compte"),
             no_control_characters("Le nom du titulaire"),
-            Length(max=200, message=sepa.HOLDER_TOO_LONG),
+            Length(max=200, message=bank_details.HOLDER_TOO_LONG),
             _holder,
         ],
-        render_kw={"autocomplete": "name", "maxlength": sepa.HOLDER_MAX},
+        render_kw={"autocomplete": "name", "maxlength": bank_details.HOLDER_MAX},
     )
     iban = NotEchoedField(
         "IBAN",
@@ -64,7 +64,7 @@ class MandateForm(FlaskForm):
         validators=[
             required("L'IBAN"),
             no_control_characters("L'IBAN"),
-            Length(max=60, message=sepa.IBAN_INVALID),
+            Length(max=60, message=bank_details.IBAN_INVALID),
         ],
         render_kw={
             "autocomplete": "off",
@@ -79,7 +79,10 @@ class MandateForm(FlaskForm):
             "8 ou 11 caractères, sur votre RIB. Laissez vide : nous le trouvons à partir de "
             "l'IBAN pour la plupart des banques."
         ),
-        validators=[no_control_characters("Le BIC"), Length(max=20, message=sepa.BIC_INVALID)],
+        validators=[
+            no_control_characters("Le BIC"),
+            Length(max=20, message=bank_details.BIC_INVALID),
+        ],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
     )
     consent = BooleanField(
@@ -94,8 +97,8 @@ class MandateForm(FlaskForm):
 
     def validate_iban(self, field):
         try:
-            self._parsed_iban = sepa.parse_iban(field.data)
-        except sepa.MandateError as exc:
+            self._parsed_iban = bank_details.parse_iban(field.data)
+        except bank_details.MandateError as exc:
             self._parsed_iban = None
             raise ValidationError(str(exc)) from None
         self.iban_compact = self._parsed_iban.compact
@@ -104,10 +107,10 @@ class MandateForm(FlaskForm):
         parsed = getattr(self, "_parsed_iban", None)
         try:
             if parsed is not None:
-                self.bic_code = sepa.resolve_bic(parsed, field.data)
+                self.bic_code = bank_details.resolve_bic(parsed, field.data)
             elif field.data and field.data.strip():  # the IBAN's error is shown; check the BIC
-                sepa.parse_bic(field.data)
-        except sepa.MandateError as exc:
+                bank_details.parse_bic(field.data)
+        except bank_details.MandateError as exc:
             raise ValidationError(str(exc)) from None
 
 

@@ -2,7 +2,7 @@
 
 GET /prelevement explains direct debit and shows the household's mandate (IBAN masked),
 or the form to sign one. Signing and revoking ask for the account's password again; a
-refused form saves nothing. The rules live in `citoyens.billing.sepa`.
+refused form saves nothing. The rules live in `citoyens.billing.mandates`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from citoyens import audit
 from citoyens.accounts.decorators import parent_required
 from citoyens.accounts.passwords import verify_password
-from citoyens.billing import sepa
+from citoyens.billing import bank_details, direct_debit_export, mandates
 from citoyens.billing.mandate_forms import MandateForm, RevokeForm
 from citoyens.billing.views import bp
 from citoyens.extensions import db, limiter
@@ -33,9 +33,9 @@ mandate_limit = limiter.limit(
 
 def _page(*, form=None, revoke_form=None, status=200, notice=None):
     household_id = current_user.household_id
-    mandate = sepa.active_mandate(household_id)
-    settings = sepa.creditor()
-    planned = sepa.planned_debits(household_id)
+    mandate = mandates.active_mandate(household_id)
+    settings = mandates.creditor()
+    planned = mandates.planned_debits(household_id)
     invoices_url = (
         url_for("billing.index") if "billing.index" in current_app.view_functions else None
     )
@@ -46,16 +46,16 @@ def _page(*, form=None, revoke_form=None, status=200, notice=None):
         form=form if form is not None else MandateForm(),
         revoke_form=revoke_form if revoke_form is not None else RevokeForm(),
         planned=planned,
-        due=sepa.amounts_due(invoice.id for invoice in planned),
-        first_month=sepa.first_month_for(household_id),
-        signed_on=sepa.signed_on(mandate) if mandate else None,
+        due=direct_debit_export.amounts_due(invoice.id for invoice in planned),
+        first_month=mandates.first_month_for(household_id),
+        signed_on=mandates.signed_on(mandate) if mandate else None,
         creditor_name=settings["name"],
         creditor_id=settings["id"],
-        consent=sepa.consent_text(settings["name"]),
+        consent=mandates.consent_text(settings["name"]),
         invoices_url=invoices_url,
         notice=notice,
-        euros=sepa.format_euros,
-        of_month=sepa.of_month,
+        euros=mandates.format_euros,
+        of_month=mandates.of_month,
     )
 
 
@@ -76,8 +76,8 @@ def mandate():
 @mandate_limit
 def mandate_sign():
     household_id = current_user.household_id
-    if sepa.active_mandate(household_id) is not None:
-        return _page(notice=sepa.ALREADY_ACTIVE, status=409)
+    if mandates.active_mandate(household_id) is not None:
+        return _page(notice=mandates.ALREADY_ACTIVE, status=409)
     form = MandateForm()
     if not form.validate_on_submit():
         return _page(form=form, status=422)
@@ -87,7 +87,7 @@ def mandate_sign():
     actor = current_user._get_current_object()
 
     def work():
-        signed = sepa.sign_mandate(
+        signed = mandates.sign_mandate(
             household_id,
             holder_name=form.holder_name.data,
             iban=form.iban_compact,
@@ -98,7 +98,7 @@ def mandate_sign():
 
     try:
         rum, first_month = write_transaction(work)
-    except sepa.MandateError as exc:
+    except bank_details.MandateError as exc:
         if exc.field in form:
             form[exc.field].errors.append(str(exc))
             return _page(form=form, status=422)
@@ -107,10 +107,10 @@ def mandate_sign():
         # A second tab signed at the same moment: the unique index kept one mandate.
         # Never passed on: the error's parameters hold the IBAN.
         db.session.rollback()
-        return _page(notice=sepa.ALREADY_ACTIVE, status=409)
+        return _page(notice=mandates.ALREADY_ACTIVE, status=409)
     flash(
         f"Votre mandat de prélèvement est signé (référence {rum}). Il s'applique à partir "
-        f"de la facture {sepa.of_month(first_month)}. Un e-mail de confirmation vous a été "
+        f"de la facture {mandates.of_month(first_month)}. Un e-mail de confirmation vous a été "
         "envoyé.",
         "success",
     )
@@ -122,8 +122,8 @@ def mandate_sign():
 @mandate_limit
 def mandate_revoke():
     household_id = current_user.household_id
-    if sepa.active_mandate(household_id) is None:
-        return _page(notice=sepa.NO_ACTIVE, status=409)
+    if mandates.active_mandate(household_id) is None:
+        return _page(notice=mandates.NO_ACTIVE, status=409)
     form = RevokeForm()
     if not form.validate_on_submit():
         return _page(revoke_form=form, status=422)
@@ -132,8 +132,8 @@ def mandate_revoke():
         return _page(revoke_form=form, status=422)
     actor = current_user._get_current_object()
     try:
-        done = write_transaction(lambda: sepa.revoke_mandate(household_id, actor=actor))
-    except sepa.MandateError as exc:
+        done = write_transaction(lambda: mandates.revoke_mandate(household_id, actor=actor))
+    except bank_details.MandateError as exc:
         return _page(notice=str(exc), status=409)
     message = "Votre mandat de prélèvement est révoqué : les prochaines factures ne seront "
     message += "plus prélevées."

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from email.utils import parseaddr
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 import eopayment
 from eopayment.payfip_ws import PAYMENT_URL
 from flask import current_app, url_for
+
+from citoyens.billing.bank_orders import BankRedirect, BankStatus, PaymentOrder
 
 log = logging.getLogger("citoyens.payments")
 
@@ -57,34 +58,6 @@ class BankUnavailable(Exception):
 class BankNotConfigured(BankUnavailable):
     """Online payment is not set up here (PayFiP's client number, its mode); the message
     says which setting, for the logs."""
-
-
-@dataclass(frozen=True)
-class PaymentOrder:
-    """What the bank is asked to collect for one attempt."""
-
-    amount_cents: int
-    reference: str  # PayFiP refdet: identifies the attempt
-    year: int  # PayFiP exer: the invoice's year
-    email: str  # PayFiP mel: the payer's address, for the bank's own ticket
-    subject: str  # PayFiP objet
-    return_url: str  # where the browser comes back
-    notification_url: str  # where the bank tells the portal, server to server
-
-
-@dataclass(frozen=True)
-class BankRedirect:
-    bank_id: str  # PayFiP idOp
-    url: str
-
-
-@dataclass(frozen=True)
-class BankStatus:
-    """What the bank says of a payment: pending, paid, refused or cancelled, and for what."""
-
-    status: str
-    amount_cents: int | None = None
-    reference: str | None = None
 
 
 class Bank(Protocol):

@@ -21,8 +21,9 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from citoyens import audit
+from citoyens.billing.bank_orders import PaymentOrder
 from citoyens.billing.models import Invoice, PaymentAttempt
-from citoyens.billing.payfip import BankNotConfigured, BankUnavailable, PaymentOrder, bank
+from citoyens.billing.payfip import BankNotConfigured, BankUnavailable, bank
 from citoyens.billing.payments import (
     UNAVAILABLE,
     PaymentError,

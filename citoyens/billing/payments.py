@@ -19,10 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
+from citoyens.billing.bank_orders import BankStatus
 from citoyens.billing.credits import add_credit
 from citoyens.billing.models import HouseholdCredit, Invoice, Payment, PaymentAttempt
 from citoyens.billing.money import euros
-from citoyens.billing.payfip import BankStatus, bank
+from citoyens.billing.payfip import bank
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import date_fr

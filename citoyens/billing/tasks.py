@@ -4,7 +4,7 @@ hourly check of online payments left pending.
 The invoice run is one `JobRun` row per click: "queued", then "running", then "done" (its
 summary) or "failed" (its error). The database refuses a second active run of the same
 month (partial unique index), so a double click starts one run. The run itself is one
-transaction (`invoicing.issue_month`): its progress ("n of N families") is kept beside the
+transaction (`invoice_run.issue_month`): its progress ("n of N families") is kept beside the
 queue (huey's key-value store), which the page polls.
 """
 
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from citoyens import jobs
-from citoyens.billing import invoicing
+from citoyens.billing import invoice_run, months
 from citoyens.billing.tariffs import euros
 from citoyens.core.models import ACTIVE_JOB_RUN_STATUSES, JobRun
 from citoyens.database import immediate_writes, utcnow
@@ -100,13 +100,13 @@ def progress_of(run: JobRun) -> tuple[int, int | None]:
     return run.done, run.total
 
 
-def summary(result: invoicing.RunResult) -> str:
+def summary(result: invoice_run.RunResult) -> str:
     """What the run did, in French (as the page and the command say it)."""
     if not result.count:
         return f"Aucune nouvelle facture à émettre pour {month_fr(result.month)}."
     plural = "s" if result.count > 1 else ""
     return (
-        f"{result.count} facture{plural} {invoicing.of_month(result.month)} émise{plural} "
+        f"{result.count} facture{plural} {months.of_month(result.month)} émise{plural} "
         f"pour {euros(result.total_cents)} : "
         f"{result.emailed} envoyée{'s' if result.emailed > 1 else ''} par e-mail, "
         f"{len(result.paper)} sur papier à imprimer."
@@ -133,7 +133,7 @@ def execute_invoice_run(run_id: int, today: date | None = None) -> str:
     if not claimed:
         return "skipped"
     run = db.session.get(JobRun, run_id)
-    month = invoicing.parse_month(run.key)
+    month = months.parse_month(run.key)
     actor = None
     if run.actor_id is not None:
         from citoyens.accounts.models import User
@@ -147,10 +147,10 @@ def execute_invoice_run(run_id: int, today: date | None = None) -> str:
             jobs.huey.put(progress_key(run_id), (done, total))
 
     try:
-        result = invoicing.issue_month(month, actor=actor, today=today, progress=progress)
+        result = invoice_run.issue_month(month, actor=actor, today=today, progress=progress)
     except Exception as error:
         db.session.rollback()
-        if isinstance(error, invoicing.BillingError):
+        if isinstance(error, months.BillingError):
             message = str(error)
         else:
             log.exception("invoice run %s failed", run_id)

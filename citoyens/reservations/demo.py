@@ -4,36 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from citoyens.documents.models import DocumentType
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.households.models import Household, HouseholdMember, Person
 from citoyens.reservations.calendar import generate_days, seed_holidays
 from citoyens.services.models import Activity, SchoolYear, Service
-
-ABSENCE_TYPE = "justificatif-absence"
-
-
-def absence_document_type() -> DocumentType:
-    """The type of a medical certificate sent for an absence (made on first use).
-
-    Inactive: it is not one of the documents a family keeps up to date, so "Mes
-    documents" does not ask for it; the day's page does.
-    """
-    doc_type = db.session.scalar(select(DocumentType).where(DocumentType.code == ABSENCE_TYPE))
-    if doc_type is None:
-        doc_type = DocumentType(
-            code=ABSENCE_TYPE,
-            label="Certificat médical d'absence",
-            scope="child",
-            health=True,
-            active=False,
-            description="Le certificat du médecin pour l'absence de l'enfant un jour réservé.",
-        )
-        db.session.add(doc_type)
-        db.session.flush()
-    return doc_type
-
 
 # The demo family: Léa at the APS (morning and evening), Hugo at the canteen. Léa's
 # canteen enrolment is left for the visitor to try (tests/test_browser_enrolment.py).

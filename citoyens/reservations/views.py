@@ -23,6 +23,7 @@ from citoyens.documents.uploads import ACCEPT_ATTRIBUTE, UploadError, check_uplo
 from citoyens.extensions import db
 from citoyens.forms import parse_id, parse_query_month, parse_query_week, today_in_paris
 from citoyens.reservations import rules
+from citoyens.reservations.attendance import declare_absence
 from citoyens.reservations.forms import AbsenceForm
 from citoyens.reservations.models import (
     ATTENDANCES,
@@ -32,13 +33,7 @@ from citoyens.reservations.models import (
     BookingChange,
 )
 from citoyens.reservations.notify import send_summary
-from citoyens.reservations.operations import (
-    REASONS,
-    BookingError,
-    book_days,
-    cancel_days,
-    declare_absence,
-)
+from citoyens.reservations.operations import REASONS, BookingError, book_days, cancel_days
 from citoyens.services.models import Activity, SchoolYear
 from citoyens.transactions import write_transaction
 from citoyens.web import is_htmx_fragment_request, render
@@ -414,7 +409,3 @@ def absence(child_id: int, activity_day_id: int):
         raise
     flash(absence_outcome(booking.id), "success")
     return redirect(url_for(".day", child_id=child.id, activity_day_id=row.id), 303)
-
-
-# "Planifier en un clic" lives in its own module, on the same blueprint.
-from citoyens.reservations import plan_views  # noqa: E402, F401

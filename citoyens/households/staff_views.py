@@ -11,7 +11,7 @@ import re
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.extensions import db
 from citoyens.households import operations as household_ops
 from citoyens.households import rules

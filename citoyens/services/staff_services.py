@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.extensions import db
 from citoyens.forms import parse_id, today_in_paris
 from citoyens.reservations import exclusions

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from citoyens import audit
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.extensions import db
 from citoyens.households.models import HouseholdMember, Person
 from citoyens.services.forms import SCHOOL_FIELDS, ActivationForm, SchoolForm

@@ -12,7 +12,7 @@ from flask import abort, current_app, request, url_for
 from flask_login import current_user
 
 from citoyens import audit
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.billing import payments, pdf, rules
 from citoyens.extensions import db
 from citoyens.web import render

@@ -2,8 +2,9 @@
 
 Every member of staff sees the page (what is to export, what was exported); generating
 a file, downloading one (it holds every family's IBAN) and recording a rejection are for
-administrators. The rules live in `citoyens.billing.sepa`; writes go through
-`write_transaction`, so two exports at once still take each invoice once.
+administrators. The rules live in `citoyens.billing.direct_debit_export` and
+`citoyens.billing.debit_overview`; writes go through `write_transaction`, so two exports
+at once still take each invoice once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.views import bp
-from citoyens.billing import sepa
+from citoyens.admin.blueprint import bp
+from citoyens.billing import debit_overview, direct_debit_export, mandates
 from citoyens.billing.models import DirectDebitBatch
 from citoyens.documents.uploads import content_disposition
 from citoyens.extensions import db
@@ -28,44 +29,45 @@ def _actor():
 
 def _default_month():
     """The month billed most recently: invoices of month M are issued early in M + 1."""
-    return sepa.add_months(sepa.month_start(sepa.today()), -1)
+    return mandates.add_months(mandates.month_start(mandates.today()), -1)
 
 
 def _page(month, *, error=None, status=200):
     return render(
         "admin/direct_debits/index.html",
         status=status,
-        overview=sepa.month_overview(month),
-        previous_month=sepa.add_months(month, -1),
-        next_month=sepa.add_months(month, 1),
+        overview=debit_overview.month_overview(month),
+        previous_month=mandates.add_months(month, -1),
+        next_month=mandates.add_months(month, 1),
         can_export=current_user.is_admin,
-        creditor_problem=sepa.creditor_problem(),
+        creditor_problem=direct_debit_export.creditor_problem(),
         error=error,
-        euros=sepa.format_euros,
-        of_month=sepa.of_month,
+        euros=mandates.format_euros,
+        of_month=mandates.of_month,
     )
 
 
 @bp.get("/prelevements", endpoint="direct_debits")
 def direct_debits():
-    month = sepa.parse_month(request.args.get("mois")) or _default_month()
+    month = mandates.parse_month(request.args.get("mois")) or _default_month()
     return _page(month)
 
 
 @bp.post("/prelevements/generer", endpoint="direct_debits_export")
 @admin_required
 def direct_debits_export():
-    month = sepa.parse_month(request.form.get("mois"))
+    month = mandates.parse_month(request.form.get("mois"))
     if month is None:
         return _page(_default_month(), error="Mois inconnu : aucun fichier créé.", status=422)
     actor = _actor()
     try:
-        result = write_transaction(lambda: sepa.export_month(month, actor=actor))
-    except sepa.DirectDebitError as exc:
+        result = write_transaction(lambda: direct_debit_export.export_month(month, actor=actor))
+    except direct_debit_export.DirectDebitError as exc:
         return _page(month, error=str(exc), status=422)
     if not result.batch_ids:
         flash(
-            f"Aucune facture {sepa.of_month(month)} n'attend de prélèvement : aucun fichier créé.",
+            f"Aucune facture {mandates.of_month(month)} n'attend de prélèvement : "
+            "aucun fichier créé.",
             "warning",
         )
     else:
@@ -73,7 +75,7 @@ def direct_debits_export():
         flash(
             f"{'Fichiers créés' if files > 1 else 'Fichier créé'} : {result.count} "
             f"prélèvement{'s' if result.count > 1 else ''} pour "
-            f"{sepa.format_euros(result.total_cents)}. Téléchargez-le et déposez-le sur le "
+            f"{mandates.format_euros(result.total_cents)}. Téléchargez-le et déposez-le sur le "
             "portail de la banque.",
             "success",
         )
@@ -102,7 +104,7 @@ def direct_debit_batch_xml(batch_id: int):
 )
 @admin_required
 def direct_debit_reject(item_id: int):
-    line = sepa.exported_line(item_id)
+    line = debit_overview.exported_line(item_id)
     if line is None:
         abort(404)
     error = None
@@ -111,10 +113,12 @@ def direct_debit_reject(item_id: int):
         code = request.form.get("motif", "")
         actor = _actor()
         try:
-            done = write_transaction(lambda: sepa.record_rejection(item_id, code, actor=actor))
-        except sepa.DirectDebitError as exc:
+            done = write_transaction(
+                lambda: debit_overview.record_rejection(item_id, code, actor=actor)
+            )
+        except direct_debit_export.DirectDebitError as exc:
             error, status = str(exc), 422
-            line = sepa.exported_line(item_id)
+            line = debit_overview.exported_line(item_id)
         else:
             if done.reopened:
                 message = (
@@ -133,9 +137,9 @@ def direct_debit_reject(item_id: int):
         "admin/direct_debits/reject.html",
         status=status,
         line=line,
-        reasons=sepa.REJECTION_REASONS,
+        reasons=debit_overview.REJECTION_REASONS,
         chosen=request.form.get("motif") if request.method == "POST" else None,
         error=error,
-        euros=sepa.format_euros,
-        of_month=sepa.of_month,
+        euros=mandates.format_euros,
+        of_month=mandates.of_month,
     )

@@ -14,11 +14,11 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.billing import EurosField
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.billing import refunds
 from citoyens.billing.credits import credit_balance
 from citoyens.billing.models import CREDIT_KINDS
+from citoyens.billing.staff_forms import EurosField
 from citoyens.extensions import db
 from citoyens.forms import strip
 from citoyens.households.models import Household

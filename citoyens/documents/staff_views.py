@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from citoyens import audit
 from citoyens.accounts.models import User
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.documents.forms import ActivationForm, DocumentTypeForm, ReviewForm
 from citoyens.documents.models import Document, DocumentType
 from citoyens.documents.operations import (

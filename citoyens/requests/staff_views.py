@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from citoyens import audit
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.extensions import db
 from citoyens.requests import operations as ops
 from citoyens.requests import rules

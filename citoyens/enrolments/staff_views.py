@@ -11,9 +11,9 @@ from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from citoyens import audit
-from citoyens.admin.enrolment_forms import DecisionForm, EnrolForm, QueueFilterForm
-from citoyens.admin.views import bp
+from citoyens.admin.blueprint import bp
 from citoyens.enrolments import staff
+from citoyens.enrolments.staff_forms import DecisionForm, EnrolForm, QueueFilterForm
 from citoyens.extensions import db
 from citoyens.forms import parse_id
 from citoyens.households.models import Household

@@ -1,0 +1,86 @@
+"""The e-mail telling each paperless household its invoice is there (after the run commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from flask import current_app, has_request_context
+from sqlalchemy import select
+
+from citoyens.billing.models import (
+    Invoice,
+)
+from citoyens.billing.months import of_month
+from citoyens.billing.tariffs import euros
+from citoyens.database import utcnow
+from citoyens.extensions import db
+from citoyens.mail import absolute_url
+
+if TYPE_CHECKING:  # the run imports this module to mail its result
+    from citoyens.billing.invoice_run import RunResult
+
+
+def invoice_link(invoice_id: int) -> str | None:
+    """The family's page of the invoice; None outside a request without a known address."""
+    try:
+        return absolute_url("billing.invoice", invoice_id=invoice_id)
+    except RuntimeError:
+        return None
+
+
+def site_address_known() -> bool:
+    """Whether an absolute link can be made: a request's host, PUBLIC_URL or SERVER_NAME
+    (a command without either would write "localhost" links)."""
+    config = current_app.config
+    return has_request_context() or bool(config.get("PUBLIC_URL") or config.get("SERVER_NAME"))
+
+
+@contextmanager
+def _mail_context() -> Iterator[None]:
+    """A request context for the e-mail templates when run from a command."""
+    if has_request_context():
+        yield
+        return
+    from citoyens.reservations.closures import mail_context
+
+    with mail_context():
+        yield
+
+
+def mail_invoices(result: RunResult) -> None:
+    """Tell each paperless household its invoice is there; note when it was mailed.
+    Runs after the run's commit; the caller (write_transaction) commits again."""
+    from citoyens.mail import send_mail
+    from citoyens.requests.operations import family_recipients
+
+    wanted = {invoice.id: invoice for invoice in result.paperless}
+    subject = f"Votre facture {of_month(result.month)} est disponible"
+    links = site_address_known()
+    with _mail_context():
+        for invoice in db.session.scalars(
+            select(Invoice).where(Invoice.id.in_(wanted)).order_by(Invoice.id)
+        ):
+            recipients = family_recipients(invoice.household_id)
+            for email in recipients:
+                send_mail(
+                    "invoice-issued",
+                    email,
+                    subject,
+                    "invoice_issued",
+                    number=invoice.number,
+                    of_month=of_month(invoice.month),
+                    total=euros(invoice.total_cents),
+                    due_on=invoice.due_on,
+                    debit_on=invoice.debit_on,
+                    direct_debit=invoice.status == "direct_debit",
+                    link=invoice_link(invoice.id) if links else None,
+                )
+            if recipients:  # in the outbox: the worker sends it (and retries)
+                invoice.mailed_at = utcnow()
+                wanted[invoice.id].mailed = True
+                result.emailed += 1
+            else:
+                result.not_emailed += 1
+        db.session.flush()

@@ -1,0 +1,50 @@
+"""Invoice numbers: one counter row per year, incremented in the transaction that inserts
+the invoice, inside a savepoint with it: a number is only ever kept together with its
+invoice, so the numbering stays gapless even when two runs race."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, update
+
+from citoyens.billing.models import (
+    InvoiceCounter,
+)
+from citoyens.extensions import db
+
+
+def format_number(year: int, sequence: int) -> str:
+    """F2026-000042: the year of issue and six digits (credit notes share the series)."""
+    return f"F{year}-{sequence:06d}"
+
+
+def take_number(year: int) -> int:
+    """The next number of `year`, taken in the current transaction (the counter row stays
+    locked until it ends). The year's row is created on first use, safely under races."""
+    counter = InvoiceCounter.__table__
+    bump = (
+        update(counter)
+        .where(counter.c.year == year)
+        .values(last_number=counter.c.last_number + 1)
+        .returning(counter.c.last_number)
+    )
+    number = db.session.execute(bump).scalar_one_or_none()
+    if number is None:
+        db.session.execute(_insert_counter_if_missing(year))
+        number = db.session.execute(bump).scalar_one()
+    return number
+
+
+def _insert_counter_if_missing(year: int):
+    dialect = db.session.get_bind().dialect.name
+    values = {"year": year, "last_number": 0}
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the project runs on SQLite and PostgreSQL
+        return insert(InvoiceCounter.__table__).values(**values)
+    return (
+        dialect_insert(InvoiceCounter.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["year"])
+    )

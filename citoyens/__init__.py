@@ -78,6 +78,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from citoyens.accounts import staff_views as accounts_staff  # noqa: F401 (admin bp)
     from citoyens.accounts.views import bp as accounts_bp
     from citoyens.admin import outbox, views  # noqa: F401 (routes on the admin bp)
     from citoyens.admin.blueprint import bp as admin_bp

@@ -201,6 +201,8 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.services_new",
     "admin.school_years",
     "admin.school_years_new",
+    "admin.staff_accounts",
+    "admin.staff_accounts_new",
 }
 
 

@@ -181,6 +181,12 @@ def request_password_reset(email: str) -> None:
     if user is None or not user.active:
         audit.record("reset.unknown-email")
         return
+    send_reset_link(user)
+    audit.record("reset.requested", target=f"user:{user.id}")
+
+
+def send_reset_link(user: User) -> None:
+    """Mail the account a link to choose its password (valid RESET_TOKEN_MAX_AGE)."""
     token = tokens.make_token(user, tokens.RESET)
     activation = user.password_hash is None
     send_mail(
@@ -195,11 +201,13 @@ def request_password_reset(email: str) -> None:
         link=_external_url("accounts.reset_password", token=token),
         hours=int(current_app.config["RESET_TOKEN_MAX_AGE"].total_seconds() // 3600),
     )
-    audit.record("reset.requested", target=f"user:{user.id}")
 
 
 def user_for_reset_token(token: str) -> User | None:
+    """The account of a reset link, or of a staff welcome link (the same page sets both)."""
     user, _ = tokens.user_for_token(token, tokens.RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
+    if user is None:
+        user, _ = tokens.user_for_token(token, tokens.STAFF_WELCOME, tokens.staff_welcome_max_age())
     return user
 
 
@@ -266,7 +274,13 @@ def confirm_email_change(token: str) -> User | None:
 
 
 def create_staff(
-    email: str, first_name: str, last_name: str, password: str | None, *, admin: bool = False
+    email: str,
+    first_name: str,
+    last_name: str,
+    password: str | None,
+    *,
+    admin: bool = False,
+    actor=None,
 ) -> User:
     """Create an agent's (or administrator's) account, confirmed, with no household."""
     user = User(
@@ -280,5 +294,5 @@ def create_staff(
     )
     db.session.add(user)
     db.session.flush()
-    audit.record("staff.created", target=f"user:{user.id}", details=user.role)
+    audit.record("staff.created", actor=actor, target=f"user:{user.id}", details=user.role)
     return user

@@ -16,6 +16,14 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 CONFIRM = "confirm-email"
 RESET = "reset-password"
 CHANGE_EMAIL = "change-email"
+# The link an administrator sends a new staff account to set its password (a week, as the
+# agent may be away): it also dies when the account is deactivated (session token rotated).
+STAFF_WELCOME = "staff-welcome"
+STAFF_WELCOME_MAX_AGE = timedelta(days=7)
+
+
+def staff_welcome_max_age() -> timedelta:
+    return current_app.config.get("STAFF_WELCOME_TOKEN_MAX_AGE", STAFF_WELCOME_MAX_AGE)
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -26,6 +34,8 @@ def _fingerprint(user, purpose: str) -> str:
     if purpose in (RESET, CHANGE_EMAIL):
         # A new password kills pending links: an intruder's e-mail change dies at reset.
         state = user.password_hash or ""
+    elif purpose == STAFF_WELCOME:
+        state = f"{user.password_hash or ''}|{user.session_token}"
     elif purpose == CONFIRM:
         state = str(user.confirmed_at or "")
     else:

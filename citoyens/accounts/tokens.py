@@ -16,6 +16,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 CONFIRM = "confirm-email"
 RESET = "reset-password"
 CHANGE_EMAIL = "change-email"
+# The welcome e-mail of an imported family: a reset link that lives longer (days, not hours).
+WELCOME = "welcome"
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -23,7 +25,7 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user, purpose: str) -> str:
-    if purpose in (RESET, CHANGE_EMAIL):
+    if purpose in (RESET, CHANGE_EMAIL, WELCOME):
         # A new password kills pending links: an intruder's e-mail change dies at reset.
         state = user.password_hash or ""
     elif purpose == CONFIRM:

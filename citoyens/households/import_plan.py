@@ -11,7 +11,7 @@ A fixed number of queries whatever the size of the file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from citoyens.accounts.models import User
 from citoyens.extensions import db
-from citoyens.forms import normalize_phone
+from citoyens.forms import DATE_FORMATS, normalize_phone
 from citoyens.households.forms import AdultForm, ChildForm, ContactForm, HouseholdForm
 from citoyens.households.import_csv import ParsedFile, Row, normalise_header
 from citoyens.households.models import Household, HouseholdMember
@@ -132,6 +132,15 @@ def _form_errors(form, names) -> list[str]:
     """The form's French errors on the fields the import filled (others are not ours)."""
     form.validate()
     return [error for name in names for error in form[name].errors]
+
+
+def _parse_date(value: str) -> date | None:
+    for pattern in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 def _phone_fields(value: str) -> tuple[dict, list[str]]:
@@ -279,6 +288,12 @@ def _person_fields(row: Row, role: str, lookup: _Lookup) -> tuple[dict, list[str
         for name, value in phone.items():
             data[name] = value
         form_class, names = ContactForm, list(data) + ["mobile_phone"]
+    if data.get("birth_date") and _parse_date(data["birth_date"]) is None:
+        reasons.append(
+            f"Date de naissance « {data['birth_date'][:20]} » invalide : JJ/MM/AAAA attendu, "
+            "par exemple 03/09/2017."
+        )
+        names.remove("birth_date")
     form = form_class(formdata=MultiDict(data), meta={"csrf": False})
     if role == "child":
         form.set_schools([])  # the school is matched by name above

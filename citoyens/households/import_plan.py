@@ -13,18 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from citoyens.accounts.models import User
-from citoyens.extensions import db
 from citoyens.forms import DATE_FORMATS, normalize_phone
 from citoyens.households.forms import AdultForm, ChildForm, ContactForm, HouseholdForm
 from citoyens.households.import_csv import ParsedFile, Row, normalise_header
-from citoyens.households.models import Household, HouseholdMember
-from citoyens.services.models import CLASS_LEVELS, School, Service
-from citoyens.services.rules import current_school_year
+from citoyens.households.import_lookup import EnrolmentPlan, Lookup, enrolments_of, lookup_rows
+from citoyens.households.models import HouseholdMember
+from citoyens.services.models import CLASS_LEVELS
 
 ROLES = {
     "responsable": "adult",
@@ -56,13 +52,6 @@ ACTION_LABELS = {
     "unchanged": "Inchangé",
     "refused": "Refusé",
 }
-
-
-@dataclass
-class EnrolmentPlan:
-    service_id: int
-    activity_ids: list[int]
-    label: str
 
 
 @dataclass
@@ -154,104 +143,7 @@ def _phone_fields(value: str) -> tuple[dict, list[str]]:
     return {"mobile_phone" if mobile else "home_phone": phone}, []
 
 
-@dataclass
-class _Lookup:
-    """What the plan needs from the database, read once."""
-
-    households: dict[str, Household]
-    users_by_email: dict[str, User]
-    account_person_ids: set[int]
-    schools: dict[str, School]
-    services: dict[str, Service]
-    live_enrolments: set[tuple[int, int]]  # (child id, service id) in the current year
-    school_year_id: int | None
-
-
-def _lookup(references: set[str], emails: set[str], today: date) -> _Lookup:
-    from citoyens.enrolments.models import Enrolment
-
-    households = {
-        h.external_ref: h
-        for h in db.session.scalars(
-            select(Household)
-            .options(selectinload(Household.memberships).joinedload(HouseholdMember.person))
-            .where(Household.external_ref.in_(references))
-        ).unique()
-    }
-    household_ids = [h.id for h in households.values()]
-    users = list(db.session.scalars(select(User).where(func.lower(User.email).in_(emails))))
-    account_person_ids = set(
-        db.session.scalars(
-            select(User.person_id).where(
-                User.household_id.in_(household_ids), User.person_id.is_not(None)
-            )
-        )
-    )
-    schools = {s.name.casefold(): s for s in db.session.scalars(select(School))}
-    services = {
-        s.code.casefold(): s
-        for s in db.session.scalars(select(Service).options(selectinload(Service.activities)))
-    }
-    year = current_school_year(today)
-    live = set()
-    if year is not None and household_ids:
-        live = set(
-            db.session.execute(
-                select(Enrolment.child_id, Enrolment.service_id).where(
-                    Enrolment.household_id.in_(household_ids),
-                    Enrolment.school_year_id == year.id,
-                    Enrolment.status.in_(("pending", "accepted", "waiting_list")),
-                )
-            ).all()
-        )
-    return _Lookup(
-        households=households,
-        users_by_email={u.email.lower(): u for u in users},
-        account_person_ids=account_person_ids,
-        schools=schools,
-        services=services,
-        live_enrolments=live,
-        school_year_id=year.id if year else None,
-    )
-
-
-def _enrolments(cell: str, lookup: _Lookup) -> tuple[list[EnrolmentPlan], list[str]]:
-    """ "CANTINE|PERI:Accueil du matin" → one plan per service; reasons for what is unknown."""
-    if not cell:
-        return [], []
-    if lookup.school_year_id is None:
-        return [], ["Inscriptions : aucune année scolaire en cours n'est paramétrée."]
-    wanted: dict[int, tuple[Service, list[int]]] = {}
-    reasons = []
-    for token in (t.strip() for t in cell.replace("+", "|").split("|")):
-        if not token:
-            continue
-        code, _, activity_name = (part.strip() for part in token.partition(":"))
-        service = lookup.services.get(code.casefold())
-        if service is None or not service.active:
-            reasons.append(f"Inscriptions : service « {code[:40]} » inconnu (code attendu).")
-            continue
-        active = [a for a in service.activities if a.active]
-        if activity_name:
-            chosen = [a for a in active if a.name.casefold() == activity_name.casefold()]
-            if not chosen:
-                reasons.append(
-                    f"Inscriptions : activité « {activity_name[:60]} » inconnue au service "
-                    f"{service.code}."
-                )
-                continue
-        else:
-            chosen = active
-        _, ids = wanted.setdefault(service.id, (service, []))
-        ids.extend(a.id for a in chosen if a.id not in ids)
-    plans = [
-        EnrolmentPlan(service_id, sorted(ids), service.name)
-        for service_id, (service, ids) in wanted.items()
-    ]
-    return plans, reasons
-
-
-def _person_fields(row: Row, role: str, lookup: _Lookup) -> tuple[dict, list[str], str | None]:
+def _person_fields(row: Row, role: str, lookup: Lookup) -> tuple[dict, list[str], str | None]:
     """(model fields, reasons, relationship label) of one line, checked by the portal's forms."""
     data = {"first_name": row.get("prenom"), "last_name": row.get("nom")}
     fields, reasons = {}, []
@@ -309,7 +201,7 @@ def _person_fields(row: Row, role: str, lookup: _Lookup) -> tuple[dict, list[str
     return fields, reasons, label
 
 
-def _line_plan(row: Row, lookup: _Lookup) -> LinePlan:
+def _line_plan(row: Row, lookup: Lookup) -> LinePlan:
     role = ROLES.get(normalise_header(row.get("role")))
     plan = LinePlan(
         line=row.line, role=role or "", name=f"{row.get('prenom')} {row.get('nom')}".strip()
@@ -329,7 +221,7 @@ def _line_plan(row: Row, lookup: _Lookup) -> LinePlan:
     plan.fields, reasons, plan.relationship_label = _person_fields(row, role, lookup)
     plan.reasons += reasons
     if role == "child":
-        plan.enrolments, reasons = _enrolments(row.get("inscriptions"), lookup)
+        plan.enrolments, reasons = enrolments_of(row.get("inscriptions"), lookup)
         plan.reasons += reasons
     elif row.get("inscriptions"):
         plan.reasons.append("Inscriptions : seulement sur la ligne d'un enfant.")
@@ -355,7 +247,7 @@ def _household_fields(family: FamilyPlan, rows: list[Row]) -> None:
     family.household_fields = {name: form[name].data for name in data}
 
 
-def _compare(family: FamilyPlan, lookup: _Lookup, emails_seen: dict[str, int]) -> None:
+def _compare(family: FamilyPlan, lookup: Lookup, emails_seen: dict[str, int]) -> None:
     """Match each line to the family's current members and list what would change."""
     from citoyens.households.rules import FIELD_LABELS
 
@@ -408,7 +300,7 @@ def _compare(family: FamilyPlan, lookup: _Lookup, emails_seen: dict[str, int]) -
         )
 
 
-def _plan_account(line: LinePlan, email: str, lookup: _Lookup, emails_seen: dict) -> None:
+def _plan_account(line: LinePlan, email: str, lookup: Lookup, emails_seen: dict) -> None:
     if email in emails_seen:
         line.reasons.append(f"Adresse e-mail {email} déjà sur la ligne {emails_seen[email]}.")
         return
@@ -433,7 +325,7 @@ def plan_import(parsed: ParsedFile, today: date) -> ImportPlan:
         groups.setdefault(row.get("reference_famille"), []).append(row)
     references = {ref for ref in groups if ref}
     emails = {row.get("email").lower() for row in parsed.rows if row.get("email")}
-    lookup = _lookup(references, emails, today)
+    lookup = lookup_rows(references, emails, today)
     plan = ImportPlan(
         families=[],
         encoding=parsed.encoding,

@@ -22,6 +22,7 @@ from citoyens.enrolments.models import Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.households.import_plan import FamilyPlan, ImportPlan
 from citoyens.households.models import Household, HouseholdChange, HouseholdMember, Person
+from citoyens.households.rules import active_membership
 from citoyens.transactions import write_transaction
 
 
@@ -109,16 +110,10 @@ def _write_family(family: FamilyPlan, plan: ImportPlan, actor) -> tuple[int, int
             db.session.flush()
             changes.append(HouseholdChange(action="created", person_id=person.id))
         else:
-            person = db.session.get(Person, line.person_id)
-            member = db.session.scalar(
-                select(HouseholdMember).where(
-                    HouseholdMember.household_id == household.id,
-                    HouseholdMember.person_id == person.id,
-                    HouseholdMember.left_at.is_(None),
-                )
-            )
+            member = active_membership(household.id, line.person_id)
             if member is None:
                 raise ImportConflict("Un membre a quitté le foyer entre-temps : relancez l'import.")
+            person = member.person
             changed = [k for k, v in line.fields.items() if getattr(person, k) != v]
             for name in changed:
                 setattr(person, name, line.fields[name])

@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 
 from citoyens import jobs
 from citoyens.accounts.models import User
-from citoyens.billing.tasks import _finish, progress_key  # any JobRun's
+from citoyens.billing.tasks import _finish, claim_run, progress_key  # any JobRun's
 from citoyens.core.models import ACTIVE_JOB_RUN_STATUSES, JobRun
-from citoyens.database import immediate_writes, utcnow
+from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.transactions import write_transaction
 
@@ -93,15 +93,7 @@ def execute_welcome(run_id: int) -> str:
     """Claim the queued run and welcome every waiting account: the run's final status."""
     from citoyens.reservations.closures import mail_context
 
-    with immediate_writes():
-        claimed = db.session.execute(
-            update(JobRun)
-            .where(JobRun.id == run_id, JobRun.status == "queued")
-            .values(status="running", started_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.commit()
-    if not claimed:
+    if not claim_run(run_id):
         return "skipped"
     ids = list(db.session.scalars(select(User.id).where(*_waiting()).order_by(User.id)))
     db.session.commit()

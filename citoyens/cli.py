@@ -12,6 +12,7 @@ from sqlalchemy import select
 from citoyens.billing.cli import invoices_group
 from citoyens.billing.payments_cli import payments_group
 from citoyens.extensions import db
+from citoyens.households.cli import families_group
 from citoyens.privacy.cli import purge_command
 from citoyens.reservations.cli import calendar_group
 
@@ -26,6 +27,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(jobs_group)
     app.cli.add_command(crypto_group)
     app.cli.add_command(purge_command)
+    app.cli.add_command(families_group)
 
 
 @click.command("seed-demo")

@@ -50,6 +50,7 @@ TASK_MODULES = (
     "citoyens.mail",
     "citoyens.billing.tasks",
     "citoyens.privacy.tasks",
+    "citoyens.households.welcome",
 )
 
 EXTENSION = "citoyens.jobs"

@@ -203,6 +203,7 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.school_years_new",
     "admin.staff_accounts",
     "admin.staff_accounts_new",
+    "admin.families_import",
 }
 
 

@@ -44,6 +44,8 @@ class User(UserMixin, db.Model):
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     active: Mapped[bool] = mapped_column(default=True)
     imported: Mapped[bool] = mapped_column(default=False)
+    # Imported account: when the welcome e-mail (a link to choose the password) was sent.
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,6 +6,7 @@ Each verb flushes and records an audit event; the caller commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import func, select
@@ -54,6 +55,7 @@ def register_parent(email: str, password: str, first_name: str, last_name: str) 
             user=existing,
             login_url=_external_url("accounts.login"),
             reset_url=_external_url("accounts.forgot_password"),
+            activation=existing.password_hash is None,  # an imported account: no password yet
         )
         audit.record("signup.existing-email", target=f"user:{existing.id}")
         return None
@@ -204,11 +206,23 @@ def send_reset_link(user: User) -> None:
 
 
 def user_for_reset_token(token: str) -> User | None:
-    """The account of a reset link, or of a staff welcome link (the same page sets both)."""
+    """The account of a reset link, of a staff welcome link or of an imported family's
+    welcome link (`welcome_link`): the same page sets the password for all three."""
     user, _ = tokens.user_for_token(token, tokens.RESET, current_app.config["RESET_TOKEN_MAX_AGE"])
     if user is None:
         user, _ = tokens.user_for_token(token, tokens.STAFF_WELCOME, tokens.staff_welcome_max_age())
+    if user is None:
+        user, _ = tokens.user_for_token(token, tokens.WELCOME, welcome_token_max_age())
     return user
+
+
+def welcome_token_max_age() -> timedelta:
+    return current_app.config.get("WELCOME_TOKEN_MAX_AGE", timedelta(days=14))
+
+
+def welcome_link(user: User) -> str:
+    """A link to choose the password of an imported account: dead once a password is set."""
+    return _external_url("accounts.reset_password", token=tokens.make_token(user, tokens.WELCOME))
 
 
 def set_password(user: User, password: str) -> None:

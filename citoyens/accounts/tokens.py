@@ -26,12 +26,16 @@ def staff_welcome_max_age() -> timedelta:
     return current_app.config.get("STAFF_WELCOME_TOKEN_MAX_AGE", STAFF_WELCOME_MAX_AGE)
 
 
+# The welcome e-mail of an imported family: a reset link that lives longer (days, not hours).
+WELCOME = "welcome"
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"citoyens:{purpose}")
 
 
 def _fingerprint(user, purpose: str) -> str:
-    if purpose in (RESET, CHANGE_EMAIL):
+    if purpose in (RESET, CHANGE_EMAIL, WELCOME):
         # A new password kills pending links: an intruder's e-mail change dies at reset.
         state = user.password_hash or ""
     elif purpose == STAFF_WELCOME:

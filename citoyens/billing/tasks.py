@@ -122,15 +122,7 @@ def run_invoice_month(run_id: int, today: date | None = None) -> None:
 def execute_invoice_run(run_id: int, today: date | None = None) -> str:
     """Claim the queued run, issue its month (invoices dated `today`, the day it was asked
     for), record done/failed: its final status ("skipped" when another worker has it)."""
-    with immediate_writes():
-        claimed = db.session.execute(
-            update(JobRun)
-            .where(JobRun.id == run_id, JobRun.status == "queued")
-            .values(status="running", started_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.commit()
-    if not claimed:
+    if not claim_run(run_id):
         return "skipped"
     run = db.session.get(JobRun, run_id)
     month = months.parse_month(run.key)
@@ -167,6 +159,19 @@ def execute_invoice_run(run_id: int, today: date | None = None) -> str:
         ],
     )
     return "done"
+
+
+def claim_run(run_id: int) -> bool:
+    """Mark a queued `JobRun` running, committed: False when another worker has it."""
+    with immediate_writes():
+        claimed = db.session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id, JobRun.status == "queued")
+            .values(status="running", started_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+    return bool(claimed)
 
 
 def _finish(run_id: int, **values) -> None:

@@ -79,7 +79,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import outbox, views  # noqa: F401 (routes on the admin bp)
+    from citoyens.admin import audit_views, outbox, settings_views, views  # noqa: F401 (admin bp)
     from citoyens.admin.blueprint import bp as admin_bp
     from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
         mandate_views,

@@ -201,6 +201,9 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.services_new",
     "admin.school_years",
     "admin.school_years_new",
+    "admin.audit_log",
+    "admin.audit_log_csv",
+    "admin.settings",
 }
 
 

@@ -1,0 +1,177 @@
+"""The commune's settings as the whole app reads them: the `Commune` row edited by
+administrators in /admin/reglages, over the environment's settings (citoyens/config.py).
+
+`current()` is the one accessor: pages, the PWA manifest, e-mails, invoice PDFs, online
+payment and the SEPA export read the same values. One query per request (cached in `g`).
+A column left empty means "the environment's value".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask import current_app, g, has_app_context
+from sqlalchemy import select
+
+from citoyens import audit
+from citoyens.core.models import Commune
+from citoyens.database import utcnow
+from citoyens.extensions import db
+
+DEFAULT_PRIMARY_COLOR = "#1f4e8c"
+MIN_CONTRAST = 4.5  # WCAG AA, normal text (RGAA criterion 3.2): white text on the colour
+
+# Environment setting → the Commune column that, when set, takes its place.
+OVERRIDES = {
+    "COMMUNE_NAME": "name",
+    "PAYFIP_NUMCLI": "payfip_numcli",
+    "PAYFIP_SAISIE": "payfip_saisie",
+    "SEPA_CREDITOR_NAME": "sepa_creditor_name",
+    "SEPA_CREDITOR_IBAN": "sepa_creditor_iban",
+    "SEPA_CREDITOR_BIC": "sepa_creditor_bic",
+    "SEPA_CREDITOR_ID": "sepa_creditor_id",
+}
+# Columns whose value never comes back in a page: shown masked, left blank = unchanged.
+SECRET_COLUMNS = frozenset({"sepa_creditor_iban"})
+EDITABLE = (
+    "name",
+    "address",
+    "contact_email",
+    "phone",
+    "website",
+    "primary_color",
+    "mail_sender_name",
+    "payfip_numcli",
+    "payfip_saisie",
+    "sepa_creditor_name",
+    "sepa_creditor_iban",
+    "sepa_creditor_bic",
+    "sepa_creditor_id",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    address: str | None = None
+    contact_email: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    primary_color: str = DEFAULT_PRIMARY_COLOR
+    mail_sender_name: str | None = None
+    # The environment's settings named in OVERRIDES, with the commune's values over them.
+    values: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+
+def commune() -> Commune | None:
+    """The commune's row (the first one), if any. One query."""
+    return db.session.scalar(select(Commune).order_by(Commune.id).limit(1))
+
+
+def build(config, row: Commune | None) -> Settings:
+    """The settings from the environment's `config` and the commune's row (no query)."""
+    values = {name: config.get(name) for name in OVERRIDES}
+    if row is not None:
+        for name, column in OVERRIDES.items():
+            if getattr(row, column):
+                values[name] = getattr(row, column)
+    if row is None:
+        return Settings(name=values["COMMUNE_NAME"], values=values)
+    return Settings(
+        name=values["COMMUNE_NAME"],
+        address=row.address,
+        contact_email=row.contact_email,
+        phone=row.phone,
+        website=row.website,
+        primary_color=row.primary_color or DEFAULT_PRIMARY_COLOR,
+        mail_sender_name=row.mail_sender_name,
+        values=values,
+    )
+
+
+def current() -> Settings:
+    """The settings of this request (one query, then cached for the request)."""
+    cached = g.get("_commune_settings") if has_app_context() else None
+    if cached is None:
+        cached = build(current_app.config, commune())
+        if has_app_context():
+            g._commune_settings = cached
+    return cached
+
+
+def forget() -> None:
+    """Drop the request's cached settings (after a change)."""
+    if has_app_context():
+        g.pop("_commune_settings", None)
+
+
+def merged_config(config) -> dict:
+    """`config` with the commune's values over the settings named in OVERRIDES."""
+    return {**config, **current().values}
+
+
+# --- Rules --------------------------------------------------------------------------------------
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _channel(value: int) -> float:
+    c = value / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def contrast_with_white(color: str) -> float:
+    """The WCAG contrast ratio of white text on `color` ("#1f4e8c" → 8.4)."""
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * _channel(red) + 0.7152 * _channel(green) + 0.0722 * _channel(blue)
+    return 1.05 / (luminance + 0.05)
+
+
+def color_problem(value: str) -> str | None:
+    """Why this colour cannot be the portal's, in French; None when it can."""
+    if not _HEX.fullmatch(value):
+        return "La couleur doit s'écrire en hexadécimal, par exemple #1f4e8c."
+    ratio = contrast_with_white(value)
+    if ratio < MIN_CONTRAST:
+        return (
+            f"Cette couleur est trop claire : le texte blanc n'y est pas lisible (contraste "
+            f"{ratio:.1f}:1, il faut au moins {MIN_CONTRAST}:1 pour l'accessibilité). "
+            "Choisissez une couleur plus foncée."
+        )
+    return None
+
+
+def masked_iban(value: str | None) -> str:
+    """ "FR7630001007941234567890185" → "FR76 •••• 0185"; nothing → ""."""
+    if not value:
+        return ""
+    return f"{value[:4]} •••• {value[-4:]}"
+
+
+def save(values: dict, actor) -> list[str]:
+    """Write the commune's settings (`values`: column → value; a secret column given None
+    is left unchanged), audit the change without any value, and return the names of the
+    columns changed. The caller commits."""
+    row = commune()
+    if row is None:
+        row = Commune(name=values.get("name") or current_app.config["COMMUNE_NAME"])
+        db.session.add(row)
+    changed = []
+    for column in EDITABLE:
+        if column not in values:
+            continue
+        value = values[column]
+        if column in SECRET_COLUMNS and value is None:
+            continue
+        if getattr(row, column) != value:
+            setattr(row, column, value)
+            changed.append(column)
+    if changed:
+        row.updated_at = utcnow()
+        audit.record("settings.updated", actor=actor, target="commune", details=", ".join(changed))
+    forget()
+    return changed

@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 from citoyens.accounts.models import User
 from citoyens.core.models import AuditEvent
 from citoyens.extensions import db
-from citoyens.forms import PARIS, RefusedInput, parse_query_day
 from citoyens.formatting import datetime_fr
+from citoyens.forms import PARIS, RefusedInput, parse_query_day
 from citoyens.reservations.exports import neutralise
 
 PAGE_SIZE = 50

@@ -144,6 +144,7 @@ def register_hooks(app: Flask) -> None:
     from flask_login import user_loaded_from_cookie
 
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie
+    from citoyens.core import settings as commune_settings
     from citoyens.forms import refuse_control_characters_in_query
     from citoyens.web import SessionInterface, security_headers
 
@@ -156,7 +157,9 @@ def register_hooks(app: Flask) -> None:
     @app.context_processor
     def shell_context():
         return {
-            "commune_name": app.config["COMMUNE_NAME"],
+            "commune_name": commune_settings.current().name,
+            "commune": commune_settings.current(),
+            "commune_default_color": commune_settings.DEFAULT_PRIMARY_COLOR,
             "clear_caches": session.pop(CLEAR_CACHES, False),
             "nav_items": nav_items(app),
             "nav_section": nav_section,

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+
+from citoyens.core import settings
 
 bp = Blueprint("pwa", __name__)
 
-THEME_COLOR = "#1f4e8c"
+THEME_COLOR = settings.DEFAULT_PRIMARY_COLOR
 CACHE_VERSION = "v1"
 
 
 @bp.get("/manifest.webmanifest")
 def manifest():
-    commune = current_app.config["COMMUNE_NAME"]
+    commune = settings.current().name
     data = {
         "name": f"Citoyens — Espace famille de {commune}",
         "short_name": "Citoyens",
@@ -25,7 +36,7 @@ def manifest():
         "display": "standalone",
         "orientation": "portrait",
         "background_color": "#ffffff",
-        "theme_color": THEME_COLOR,
+        "theme_color": settings.current().primary_color,
         "icons": [
             {
                 "src": url_for("static", filename="icons/icon-192.png"),
@@ -50,6 +61,19 @@ def manifest():
     response = jsonify(data)
     response.mimetype = "application/manifest+json"
     response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/commune.css")
+def commune_css():
+    """The commune's colour over the stylesheet's (the CSP allows no inline style). The
+    colour is in the URL (?c=1f4e8c), so a new one is a new address: cached for a day."""
+    color = settings.current().primary_color
+    if request.args.get("c", "") != color[1:]:
+        abort(404)
+    response = make_response(settings.stylesheet(color))
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 
@@ -80,7 +104,7 @@ def service_worker():
 @bp.get("/hors-ligne")
 def offline():
     response = make_response(
-        render_template("pwa/offline.html", commune_name=current_app.config["COMMUNE_NAME"])
+        render_template("pwa/offline.html", commune_name=settings.current().name)
     )
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

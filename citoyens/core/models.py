@@ -49,7 +49,11 @@ class AuditEvent(db.Model):
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_events_created_at", "created_at"),
+        # The journal's action filter (/admin/journal): a code or its prefix.
+        Index("ix_audit_events_action", "action"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,7 +4,7 @@ are in citoyens/core/settings.py."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import Email, Optional, Regexp, StopValidation, ValidationError
 
 from citoyens.billing import bank_details, creditor_id
@@ -13,10 +13,10 @@ from citoyens.core import settings
 from citoyens.forms import optional_text, required_text, strip
 
 SAISIE_CHOICES = [
-    ("", "Celui de la configuration du serveur"),
-    ("T", "T : paiements de test"),
-    ("X", "X : production, par le portail"),
-    ("W", "W : production activée par la DGFiP"),
+    SelectChoice("", "Celui de la configuration du serveur"),
+    SelectChoice("T", "T : paiements de test"),
+    SelectChoice("X", "X : production, par le portail"),
+    SelectChoice("W", "W : production activée par la DGFiP"),
 ]
 
 

@@ -4,6 +4,7 @@ one accessor every page, the manifest, invoice PDFs and the SEPA export read."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import pytest
@@ -18,6 +19,7 @@ from citoyens.core.models import AuditEvent, Commune
 from citoyens.extensions import db
 from tests.billing_factories import make_invoice, make_mandate
 from tests.conftest import post
+from tests.documents_factories import jpeg, png
 from tests.factories import make_user
 from tests.test_billing_pdf import needs_poppler, pdf_text
 
@@ -80,6 +82,8 @@ def test_save_applies_everywhere_and_is_audited_without_values(app, admin_client
     assert "/commune.css?c=7a1f3d" in page
     css = admin_client.get("/commune.css?c=7a1f3d")
     assert css.status_code == 200 and "--blue: #7a1f3d" in css.get_data(as_text=True)
+    assert css.headers["Cache-Control"] == "public, max-age=86400"
+    assert "Set-Cookie" not in css.headers
     assert admin_client.get("/commune.css?c=000000").status_code == 404
     manifest = admin_client.get("/manifest.webmanifest").get_json()
     assert "Montjean-sur-Loire" in manifest["name"] and manifest["theme_color"] == "#7a1f3d"
@@ -182,3 +186,61 @@ def test_invoice_pdf_shows_the_commune(app, admin_client, tmp_path, monkeypatch)
     assert response.status_code == 200
     text = pdf_text(tmp_path, response.data)
     assert "Montjean-sur-Loire" in text and "1 place de la Mairie" in text
+
+
+# --- The logo -----------------------------------------------------------------------------------
+
+
+def upload(client, data: bytes, name: str = "logo.png", **fields):
+    return post(
+        client,
+        "/admin/reglages",
+        {**VALID, **fields, "logo": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_logo_is_checked_stored_and_served_with_caching(app, admin_client, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(tmp_path))
+    response = upload(admin_client, png(size=(96, 48)))
+    assert response.status_code == 303
+    key = commune(app).logo_key
+    assert key and key.endswith(".png") and (tmp_path / key).exists()
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert f'src="/logo/{key}"' in page
+    served = admin_client.get(f"/logo/{key}")
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert "immutable" in served.headers["Cache-Control"]
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert app.test_client().get(f"/logo/{key}").status_code == 200  # public, like the page
+    assert admin_client.get("/logo/" + "0" * 32 + ".png").status_code == 404
+    icons = admin_client.get("/manifest.webmanifest").get_json()["icons"]
+    assert icons[0] == {
+        "src": f"/logo/{key}",
+        "sizes": "96x48",
+        "type": "image/png",
+        "purpose": "any",
+    }
+    # A new logo replaces the file; removing it goes back to the portal's icon.
+    assert upload(admin_client, jpeg(), "logo.jpg").status_code == 303
+    new_key = commune(app).logo_key
+    assert new_key.endswith(".jpg") and not (tmp_path / key).exists()
+    assert post(admin_client, "/admin/reglages", {**VALID, "remove_logo": "y"}).status_code == 303
+    assert commune(app).logo_key is None and not (tmp_path / new_key).exists()
+    assert admin_client.get(f"/logo/{new_key}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"%PDF-1.4 not an image", "logo.png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "logo.svg"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024), "big.png"),
+    ],
+)
+def test_other_files_are_refused_as_logo(app, admin_client, tmp_path, monkeypatch, data, name):
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(tmp_path))
+    response = upload(admin_client, data, name)
+    assert response.status_code == 422
+    assert "Le logo doit être une image PNG ou JPEG" in response.get_data(as_text=True)
+    assert commune(app) is None and list(tmp_path.iterdir()) == []

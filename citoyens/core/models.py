@@ -32,6 +32,8 @@ class Commune(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "#1f4e8c": the portal's header, the PWA's theme colour (white text on it: contrast).
     primary_color: Mapped[str | None] = mapped_column(String(7))
+    # The logo (PNG or JPEG) in the upload storage, under a random key (served at /logo/<key>).
+    logo_key: Mapped[str | None] = mapped_column(String(40))
     # The display name of the e-mails' sender ("Mairie de Chalonnes").
     mail_sender_name: Mapped[str | None] = mapped_column(String(100))
     payfip_numcli: Mapped[str | None] = mapped_column(String(6))

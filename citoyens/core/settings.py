@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import filetype
 from flask import current_app, g, has_app_context
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from citoyens import audit
 from citoyens.core.models import Commune
 from citoyens.database import utcnow
+from citoyens.documents.storage import get_storage, new_key
+from citoyens.documents.uploads import UploadError, check_upload
 from citoyens.extensions import db
 
 DEFAULT_PRIMARY_COLOR = "#1f4e8c"
@@ -33,8 +36,13 @@ OVERRIDES = {
     "SEPA_CREDITOR_BIC": "sepa_creditor_bic",
     "SEPA_CREDITOR_ID": "sepa_creditor_id",
 }
-# Columns whose value never comes back in a page: shown masked, left blank = unchanged.
-SECRET_COLUMNS = frozenset({"sepa_creditor_iban"})
+# Columns left unchanged when given None: the IBAN (never shown back, shown masked; blank
+# means unchanged) and the logo (no new file means unchanged).
+KEPT_WHEN_BLANK = frozenset({"sepa_creditor_iban", "logo_key"})
+REMOVE_LOGO = ""  # the `logo_key` value that removes the logo
+LOGO_MAX_SIZE = 2 * 1024 * 1024
+LOGO_TYPES = {"image/png", "image/jpeg"}
+LOGO_REFUSED = "Le logo doit être une image PNG ou JPEG de 2 Mo au plus."
 EDITABLE = (
     "name",
     "address",
@@ -43,6 +51,7 @@ EDITABLE = (
     "website",
     "primary_color",
     "mail_sender_name",
+    "logo_key",
     "payfip_numcli",
     "payfip_saisie",
     "sepa_creditor_name",
@@ -61,6 +70,7 @@ class Settings:
     website: str | None = None
     primary_color: str = DEFAULT_PRIMARY_COLOR
     mail_sender_name: str | None = None
+    logo_key: str | None = None
     # The environment's settings named in OVERRIDES, with the commune's values over them.
     values: dict = field(default_factory=dict)
 
@@ -90,6 +100,7 @@ def build(config, row: Commune | None) -> Settings:
         website=row.website,
         primary_color=row.primary_color or DEFAULT_PRIMARY_COLOR,
         mail_sender_name=row.mail_sender_name,
+        logo_key=row.logo_key,
         values=values,
     )
 
@@ -169,24 +180,46 @@ def masked_iban(value: str | None) -> str:
     return f"{value[:4]} •••• {value[-4:]}"
 
 
+def store_logo(data: bytes, filename: str | None) -> str:
+    """Check an uploaded logo like a family's document (content, not the name; re-encoded)
+    and store it: its new storage key. UploadError (French) when refused."""
+    if not data or len(data) > LOGO_MAX_SIZE or filetype.guess_mime(data) not in LOGO_TYPES:
+        raise UploadError(LOGO_REFUSED)
+    checked = check_upload(data, filename)
+    if checked.content_type not in LOGO_TYPES:
+        raise UploadError(LOGO_REFUSED)
+    key = new_key(checked.extension)
+    get_storage().save(key, checked.data)
+    return key
+
+
+def logo_content_type(key: str) -> str:
+    return "image/png" if key.endswith(".png") else "image/jpeg"
+
+
 def save(values: dict, actor) -> list[str]:
-    """Write the commune's settings (`values`: column → value; a secret column given None
-    is left unchanged), audit the change without any value, and return the names of the
-    columns changed. The caller commits."""
+    """Write the commune's settings (`values`: column → value) and return the names of the
+    columns changed. A KEPT_WHEN_BLANK column given None is left unchanged; `logo_key`
+    REMOVE_LOGO removes the logo. The change is audited without any value; the caller
+    commits."""
     row = commune()
     if row is None:
-        row = Commune(name=values.get("name") or current_app.config["COMMUNE_NAME"])
+        row = Commune(name="")  # every value given counts as changed
         db.session.add(row)
     changed = []
     for column in EDITABLE:
         if column not in values:
             continue
         value = values[column]
-        if column in SECRET_COLUMNS and value is None:
+        if column in KEPT_WHEN_BLANK and value is None:
             continue
+        if column == "logo_key" and value == REMOVE_LOGO:
+            value = None
         if getattr(row, column) != value:
             setattr(row, column, value)
             changed.append(column)
+    if not row.name:
+        row.name = current_app.config["COMMUNE_NAME"]
     if changed:
         row.updated_at = utcnow()
         audit.record("settings.updated", actor=actor, target="commune", details=", ".join(changed))

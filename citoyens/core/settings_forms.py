@@ -4,7 +4,8 @@ are in citoyens/core/settings.py."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice, SelectField, StringField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import Email, Optional, Regexp, StopValidation, ValidationError
 
 from citoyens.billing import bank_details, creditor_id
@@ -54,6 +55,10 @@ class SettingsForm(FlaskForm):
         filters=[strip],
         validators=[Optional()],
     )
+    logo = FileField(
+        "Logo", description="Image PNG ou JPEG, 2 Mo au plus : l'en-tête et l'application."
+    )
+    remove_logo = BooleanField("Retirer le logo")
     mail_sender_name = StringField(
         "Nom de l'expéditeur des e-mails",
         description="Par exemple « Mairie de Chalonnes » ; l'adresse reste celle du serveur.",
@@ -116,5 +121,10 @@ class SettingsForm(FlaskForm):
         field.data = creditor_id.normalise(field.data)
 
     def values(self) -> dict:
-        """Column → value; empty text is None; a blank IBAN is None (left unchanged)."""
-        return {column: getattr(self, column).data or None for column in settings.EDITABLE}
+        """Column → value; empty text is None; a blank IBAN is None (left unchanged). The
+        logo's key is the view's: it stores the file."""
+        return {
+            column: getattr(self, column).data or None
+            for column in settings.EDITABLE
+            if column != "logo_key"
+        }

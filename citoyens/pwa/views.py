@@ -10,10 +10,13 @@ from flask import (
     make_response,
     render_template,
     request,
+    send_file,
     url_for,
 )
+from PIL import Image
 
 from citoyens.core import settings
+from citoyens.documents.storage import StorageError, check_key, get_storage
 
 bp = Blueprint("pwa", __name__)
 
@@ -58,10 +61,48 @@ def manifest():
             },
         ],
     }
+    key = settings.current().logo_key
+    if key and (icon := logo_icon(key)):
+        data["icons"].insert(0, icon)
     response = jsonify(data)
     response.mimetype = "application/manifest+json"
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+@bp.get("/logo/<key>")
+def logo(key: str):
+    """The commune's logo. Its key is random and changes with the file: cached for a year."""
+    return _logo_response(key)
+
+
+def _logo_response(key: str):
+    current = settings.current().logo_key
+    if not current or key != current:
+        abort(404)
+    try:
+        stream = get_storage().open(check_key(key))
+    except (FileNotFoundError, StorageError):
+        abort(404)
+    response = send_file(stream, mimetype=settings.logo_content_type(key), max_age=31536000)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def logo_icon(key: str) -> dict | None:
+    """The logo as a manifest icon (its real size, read from the file), or None."""
+    try:
+        with get_storage().open(check_key(key)) as stream, Image.open(stream) as image:
+            width, height = image.size
+    except (OSError, StorageError, Image.DecompressionBombError):
+        return None
+    return {
+        "src": url_for("pwa.logo", key=key),
+        "sizes": f"{width}x{height}",
+        "type": settings.logo_content_type(key),
+        "purpose": "any",
+    }
 
 
 @bp.get("/commune.css")

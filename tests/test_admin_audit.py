@@ -14,15 +14,8 @@ from citoyens.admin import audit_log
 from citoyens.core.models import AuditEvent
 from citoyens.extensions import db
 from citoyens.retention import purge
-from tests.conftest import post
 from tests.factories import make_user
-
-
-def login(app, account):
-    client = app.test_client()
-    response = post(client, "/connexion", {"email": account.email, "password": account.password})
-    assert response.status_code == 303
-    return client
+from tests.test_admin_reservations import login
 
 
 def add_event(app, action, *, actor=None, target=None, at=None, details=None, ip="192.0.2.7"):

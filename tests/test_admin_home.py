@@ -12,13 +12,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from citoyens.enrolments.models import Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.reservations import operations as ops
 from citoyens.reservations import staff as staff_rules
 from citoyens.reservations.models import Booking
 from tests.billing_factories import make_invoice, make_mandate
-from tests.conftest import counted_queries, post
+from tests.conftest import counted_queries
 from tests.documents_factories import make_document, make_type
 from tests.factories import make_user
 from tests.requests_factories import assign_staff, make_request
@@ -31,18 +30,12 @@ from tests.reservations_factories import (
     make_bookable_offer,
     set_capacity,
 )
+from tests.test_admin_reservations import login
 
 TUESDAY = date(2030, 9, 3)
 THURSDAY = date(2030, 9, 5)
 NEXT_TUESDAY = date(2030, 9, 10)
 ON_TUESDAY = datetime(2030, 9, 3, 8, 0, tzinfo=UTC)  # 10:00 in Paris
-
-
-def login(app, account):
-    client = app.test_client()
-    response = post(client, "/connexion", {"email": account.email, "password": account.password})
-    assert response.status_code == 303
-    return client
 
 
 @pytest.fixture(autouse=True)
@@ -65,21 +58,6 @@ def point_present(app, child_id, day_id):
         )
         booking.attendance = "present"
         db.session.commit()
-
-
-def enrol_pending(app, household_id, child_id, offer) -> int:
-    with app.app_context():
-        enrolment = Enrolment(
-            household_id=household_id,
-            child_id=child_id,
-            service_id=offer.service_id,
-            school_year_id=offer.year_id,
-            status="pending",
-        )
-        enrolment.activities = [EnrolmentActivity(activity_id=offer.activity_ids[0])]
-        db.session.add(enrolment)
-        db.session.commit()
-        return enrolment.id
 
 
 def counts(response) -> dict[str, int]:
@@ -128,9 +106,9 @@ def world(app):
     make_request(app, family_a.household_id, kind="place_request", service_id=a.service_id)
     make_request(app, family_b.household_id, kind="place_request", service_id=b.service_id)
     other_b = add_child(app, family_b.household_id, "Paul")
-    enrol_pending(app, family_b.household_id, other_b, b)
+    enrol_accepted(app, family_b.household_id, other_b, b, status="pending")
     fourth = add_child(app, family_a.household_id, "Léon")
-    enrol_pending(app, family_a.household_id, fourth, a)
+    enrol_accepted(app, family_a.household_id, fourth, a, status="pending")
     doc_type = make_type(app, scope="household")
     make_document(app, household_id=family_a.household_id, type_id=doc_type)
     make_document(app, household_id=family_b.household_id, type_id=doc_type)

@@ -21,6 +21,7 @@ from tests.billing_factories import make_invoice, make_mandate
 from tests.conftest import post
 from tests.documents_factories import jpeg, png
 from tests.factories import make_user
+from tests.test_admin_reservations import login
 from tests.test_billing_pdf import needs_poppler, pdf_text
 
 CREDITOR_IBAN = "FR7630006000011234567890189"
@@ -40,13 +41,6 @@ VALID = {
     "sepa_creditor_bic": "AGRIFRPP",
     "sepa_creditor_id": CREDITOR_ID,
 }
-
-
-def login(app, account):
-    client = app.test_client()
-    response = post(client, "/connexion", {"email": account.email, "password": account.password})
-    assert response.status_code == 303
-    return client
 
 
 def commune(app) -> Commune | None:
@@ -104,11 +98,11 @@ def test_secrets_are_never_shown_back(app, admin_client):
     assert "clé secrète" in text and app.config["SECRET_KEY"] not in text
     # A blank IBAN keeps the one saved; other fields change.
     response = post(
-        admin_client, "/admin/reglages", {**VALID, "sepa_creditor_iban": "", "phone": "0241"}
+        admin_client, "/admin/reglages", {**VALID, "sepa_creditor_iban": "", "phone": "0241999999"}
     )
     assert response.status_code == 303
     row = commune(app)
-    assert row.sepa_creditor_iban == CREDITOR_IBAN and row.phone == "0241"
+    assert row.sepa_creditor_iban == CREDITOR_IBAN and row.phone == "+33241999999"
 
 
 @pytest.mark.parametrize(
@@ -123,6 +117,7 @@ def test_secrets_are_never_shown_back(app, admin_client):
         ("payfip_numcli", "12345", "6 chiffres"),
         ("name", "", "nom de la commune est obligatoire"),
         ("website", "javascript:alert(1)", "https://"),
+        ("phone", "12", "téléphone"),
     ],
 )
 def test_bad_values_are_refused_in_french_and_nothing_is_saved(

@@ -11,7 +11,7 @@ from wtforms.validators import Email, Optional, Regexp, StopValidation, Validati
 from citoyens.billing import bank_details, creditor_id
 from citoyens.billing.mandate_forms import NotEchoedField
 from citoyens.core import settings
-from citoyens.forms import optional_text, required_text, strip
+from citoyens.forms import PhoneField, optional_text, required_text, strip
 
 SAISIE_CHOICES = [
     SelectChoice("", "Celui de la configuration du serveur"),
@@ -40,7 +40,7 @@ class SettingsForm(FlaskForm):
             Email(message="Saisissez une adresse e-mail valide.", check_deliverability=False),
         ],
     )
-    phone = StringField("Téléphone", filters=[strip], validators=optional_text("Le téléphone", 30))
+    phone = PhoneField("Téléphone", what="Le téléphone")
     website = StringField(
         "Site internet",
         filters=[strip],

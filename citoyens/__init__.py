@@ -80,7 +80,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts import staff_views as accounts_staff  # noqa: F401 (admin bp)
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import outbox, views  # noqa: F401 (routes on the admin bp)
+    from citoyens.admin import audit_views, outbox, settings_views, views  # noqa: F401 (admin bp)
     from citoyens.admin.blueprint import bp as admin_bp
     from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
         mandate_views,
@@ -146,6 +146,7 @@ def register_hooks(app: Flask) -> None:
     from flask_login import user_loaded_from_cookie
 
     from citoyens.accounts.sessions import CLEAR_CACHES, enforce_lifetime, restored_from_cookie
+    from citoyens.core import settings as commune_settings
     from citoyens.forms import refuse_control_characters_in_query
     from citoyens.web import SessionInterface, security_headers
 
@@ -158,7 +159,9 @@ def register_hooks(app: Flask) -> None:
     @app.context_processor
     def shell_context():
         return {
-            "commune_name": app.config["COMMUNE_NAME"],
+            "commune_name": commune_settings.current().name,
+            "commune": commune_settings.current(),
+            "commune_default_color": commune_settings.DEFAULT_PRIMARY_COLOR,
             "clear_caches": session.pop(CLEAR_CACHES, False),
             "nav_items": nav_items(app),
             "nav_section": nav_section,

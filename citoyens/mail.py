@@ -16,7 +16,7 @@ import re
 import smtplib
 import sys
 from datetime import timedelta
-from email.utils import make_msgid, parseaddr
+from email.utils import formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, g, render_template, url_for
@@ -24,6 +24,7 @@ from flask_mail import Connection, Message
 from sqlalchemy import and_, func, or_, select, update
 
 from citoyens import jobs
+from citoyens.core import settings as commune_settings
 from citoyens.core.models import Commune, MailMessage
 from citoyens.database import immediate_writes, utcnow
 from citoyens.extensions import db
@@ -64,7 +65,7 @@ def send_mail(
     message concerns (default: MAIL_REPLY_TO, else the commune's contact address).
     `sensitive` messages carry a secret link: their bodies are wiped once sent or failed.
     """
-    context.setdefault("commune_name", current_app.config["COMMUNE_NAME"])
+    context.setdefault("commune_name", commune_settings.current().name)
     context["subject"] = subject
     message = MailMessage(
         recipient=recipient,
@@ -219,6 +220,14 @@ class TimedConnection(Connection):
         return host
 
 
+def sender() -> str | None:
+    """MAIL_DEFAULT_SENDER, under the display name set by the commune if any."""
+    configured = current_app.config.get("MAIL_DEFAULT_SENDER") or None
+    name = commune_settings.current().mail_sender_name
+    address = parseaddr(configured or "")[1]
+    return formataddr((name, address)) if name and address else configured
+
+
 def build_message(message: MailMessage) -> Message:
     """The e-mail of a row, with its headers (Message-ID kept across attempts)."""
     email = Message(
@@ -227,6 +236,7 @@ def build_message(message: MailMessage) -> Message:
         body=message.body_text,
         html=message.body_html,
         reply_to=message.reply_to or None,
+        sender=sender(),
         extra_headers={"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
     )
     email.msgId = message.message_id or make_msgid(domain=message_id_domain())

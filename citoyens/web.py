@@ -66,7 +66,14 @@ CSP = "; ".join(
 )
 
 # Responses that may sit in a cache: public assets only, never a personal page.
-CACHEABLE_ENDPOINTS = {"static", "pwa.manifest", "pwa.service_worker", "pwa.offline"}
+CACHEABLE_ENDPOINTS = {
+    "static",
+    "pwa.manifest",
+    "pwa.service_worker",
+    "pwa.offline",
+    "pwa.logo",
+    "pwa.commune_css",
+}
 
 
 def security_headers(response):

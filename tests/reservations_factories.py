@@ -122,15 +122,18 @@ def add_child(app, household_id: int, first_name: str = "Zoé") -> int:
         return child.id
 
 
-def enrol_accepted(app, household_id: int, child_id: int, offer: Offer, activity_ids=None) -> int:
-    """An accepted enrolment of the child in the offer's activities (all by default)."""
+def enrol_accepted(
+    app, household_id: int, child_id: int, offer: Offer, activity_ids=None, status="accepted"
+) -> int:
+    """An accepted enrolment (or one of `status`) of the child in the offer's activities (all
+    by default)."""
     with app.app_context():
         enrolment = Enrolment(
             household_id=household_id,
             child_id=child_id,
             service_id=offer.service_id,
             school_year_id=offer.year_id,
-            status="accepted",
+            status=status,
         )
         enrolment.activities = [
             EnrolmentActivity(activity_id=activity_id)

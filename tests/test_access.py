@@ -204,6 +204,9 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.staff_accounts",
     "admin.staff_accounts_new",
     "admin.families_import",
+    "admin.audit_log",
+    "admin.audit_log_csv",
+    "admin.settings",
 }
 
 

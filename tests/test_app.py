@@ -340,5 +340,5 @@ def test_back_office_landing_counts_what_waits(app, client, auth, staff):
         db.session.commit()
     auth.login(staff)
     page = client.get("/admin/").get_data(as_text=True)
-    assert "1 demande en cours dans vos files" in page
-    assert "0 document à vérifier" in page
+    assert '<strong data-count="requests">1</strong> demande en cours' in page
+    assert '<strong data-count="documents">0</strong> document à vérifier' in page

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_login import current_user
-from sqlalchemy import func, or_, select
 
+from citoyens.admin import home
 from citoyens.admin.blueprint import bp
 from citoyens.config import demo_settings
-from citoyens.documents.models import Document
-from citoyens.extensions import db
-from citoyens.households.models import Household
-from citoyens.requests.models import OPEN_STATUSES, Request
-from citoyens.services.rules import service_ids_for
+from citoyens.core import settings
+from citoyens.forms import parse_id
+from citoyens.reservations.staff import today
 from citoyens.web import render
-
-
-def waiting_counts(user) -> dict[str, int]:
-    """Open requests in the agent's queues, documents to check, families: three counts."""
-    open_requests = select(func.count(Request.id)).where(Request.status.in_(OPEN_STATUSES))
-    services = service_ids_for(user)
-    if services is not None:
-        open_requests = open_requests.where(
-            or_(Request.service_id.is_(None), Request.service_id.in_(services))
-        )
-    return {
-        "requests": db.session.scalar(open_requests),
-        "documents": db.session.scalar(
-            select(func.count(Document.id)).where(
-                Document.status == "pending", Document.replaced_at.is_(None)
-            )
-        ),
-        "households": db.session.scalar(select(func.count(Household.id))),
-    }
 
 
 @bp.get("/")
 def index():
     config = current_app.config
-    # Administrators see the settings still holding their example value (production).
-    demo = demo_settings(config) if config["PRODUCTION"] and current_user.is_admin else []
-    return render("admin/index.html", counts=waiting_counts(current_user), demo_settings=demo)
+    # Administrators see the settings still holding their example value (production), the
+    # commune's own settings (/admin/reglages) counting over the environment's.
+    production_admin = config["PRODUCTION"] and current_user.is_admin
+    demo = demo_settings(settings.merged_config(config)) if production_admin else []
+    chosen = parse_id(request.args.get("service", "")) if current_user.is_admin else None
+    return render(
+        "admin/index.html",
+        home=home.staff_home(current_user, today(), chosen),
+        demo_settings=demo,
+    )

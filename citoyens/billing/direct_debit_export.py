@@ -38,6 +38,7 @@ from citoyens.billing.models import (
     Mandate,
     Payment,
 )
+from citoyens.core import settings
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import PARIS
@@ -64,7 +65,9 @@ def creditor_problem() -> str | None:
     """Why no pain.008 file may leave now (the ICS is invalid, or the demo one in
     production), in French; None when files may be exported."""
     config = current_app.config
-    return creditor_id.problem(config["SEPA_CREDITOR_ID"], production=config["PRODUCTION"])
+    return creditor_id.problem(
+        settings.current()["SEPA_CREDITOR_ID"], production=config["PRODUCTION"]
+    )
 
 
 def default_debit_on(month: date) -> date:
@@ -166,7 +169,7 @@ def end_to_end_id(invoice: Invoice) -> str:
 
 def remittance(invoice: Invoice) -> str:
     """What the family reads on its bank statement (≤ 140 characters)."""
-    commune = current_app.config["COMMUNE_NAME"]
+    commune = settings.current().name
     return f"Facture {invoice.number} {commune} {month_fr(invoice.month)}"[:140]
 
 

@@ -41,6 +41,7 @@ from citoyens.billing.models import (
     Invoice,
     Mandate,
 )
+from citoyens.core import settings
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
@@ -79,7 +80,8 @@ def format_euros(cents: int | None) -> str:
 
 
 def creditor() -> dict[str, str]:
-    config = current_app.config
+    """The SEPA creditor: the commune's settings over the environment's (core.settings)."""
+    config = settings.current()
     return {
         "name": config["SEPA_CREDITOR_NAME"],
         "iban": config["SEPA_CREDITOR_IBAN"],

@@ -22,6 +22,7 @@ from eopayment.payfip_ws import PAYMENT_URL
 from flask import current_app, url_for
 
 from citoyens.billing.bank_orders import BankRedirect, BankStatus, PaymentOrder
+from citoyens.core import settings
 
 log = logging.getLogger("citoyens.payments")
 
@@ -138,7 +139,7 @@ class SimulatedBank:
 def bank() -> Bank:
     """The bank of this configuration. The simulated one is refused in production: it would
     let anybody settle an invoice with a click."""
-    config = current_app.config
+    config = settings.merged_config(current_app.config)
     kind = config["PAYMENT_BACKEND"]
     if kind == "payfip_ws":
         numcli = (config.get("PAYFIP_NUMCLI") or "").strip()

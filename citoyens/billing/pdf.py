@@ -21,7 +21,8 @@ from fpdf.fonts import FontFace
 
 from citoyens.billing.models import Invoice
 from citoyens.billing.money import euros
-from citoyens.billing.rules import commune_address, days_compact, signed_total
+from citoyens.billing.rules import days_compact, signed_total
+from citoyens.core import settings
 from citoyens.documents.uploads import content_disposition
 from citoyens.formatting import date_fr, month_fr
 
@@ -40,14 +41,15 @@ class Issuer:
 
 
 def current_issuer() -> Issuer:
-    """The commune as configured (COMMUNE_NAME, the Commune row's address) and the portal's
+    """The commune as set (citoyens.core.settings: name, address) and the portal's
     public address: PUBLIC_URL behind a proxy, else this host."""
+    commune = settings.current()
     portal = current_app.config.get("PUBLIC_URL") or (
         request.host_url if has_request_context() else ""
     )
     return Issuer(
-        name=current_app.config["COMMUNE_NAME"],
-        address=commune_address(),
+        name=commune.name,
+        address=commune.address,
         portal_url=portal.rstrip("/") or None,
     )
 

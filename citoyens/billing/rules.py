@@ -20,7 +20,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from citoyens.billing.models import PAYMENT_METHODS, Invoice, Mandate, Payment
-from citoyens.core.models import Commune
 from citoyens.extensions import db
 from citoyens.formatting import date_fr
 from citoyens.forms import today_in_paris
@@ -312,10 +311,6 @@ def original_numbers(invoices: list[Invoice]) -> dict[int, str]:
     return dict(
         db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(ids))).all()
     )
-
-
-def commune_address() -> str | None:
-    return db.session.scalar(select(Commune.address).order_by(Commune.id).limit(1))
 
 
 # --- Staff: the month's invoices ----------------------------------------------------------------

@@ -12,7 +12,12 @@ from citoyens.extensions import db
 
 
 class Commune(db.Model):
-    """The commune running this portal (one row): what its pages and mails show."""
+    """The commune running this portal (one row): what its pages and mails show.
+
+    Administrators edit it in /admin/reglages (citoyens/core/settings.py). The payment and
+    SEPA columns, when set, take precedence over the environment's settings of the same
+    name; empty, the environment's apply.
+    """
 
     __tablename__ = "communes"
 
@@ -24,6 +29,19 @@ class Commune(db.Model):
     phone: Mapped[str | None] = mapped_column(String(30))
     website: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "#1f4e8c": the portal's header, the PWA's theme colour (white text on it: contrast).
+    primary_color: Mapped[str | None] = mapped_column(String(7))
+    # The logo (PNG or JPEG) in the upload storage, under a random key (served at /logo/<key>).
+    logo_key: Mapped[str | None] = mapped_column(String(40))
+    # The display name of the e-mails' sender ("Mairie de Chalonnes").
+    mail_sender_name: Mapped[str | None] = mapped_column(String(100))
+    payfip_numcli: Mapped[str | None] = mapped_column(String(6))
+    payfip_saisie: Mapped[str | None] = mapped_column(String(1))
+    sepa_creditor_name: Mapped[str | None] = mapped_column(String(70))
+    sepa_creditor_iban: Mapped[str | None] = mapped_column(String(34))
+    sepa_creditor_bic: Mapped[str | None] = mapped_column(String(11))
+    sepa_creditor_id: Mapped[str | None] = mapped_column(String(35))
 
 
 class AuditEvent(db.Model):
@@ -33,7 +51,11 @@ class AuditEvent(db.Model):
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_events_created_at", "created_at"),
+        # The journal's action filter (/admin/journal): a code or its prefix.
+        Index("ix_audit_events_action", "action"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

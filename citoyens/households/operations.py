@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
+from citoyens.core import settings as commune_settings
 from citoyens.database import utcnow
 from citoyens.extensions import db
 from citoyens.households import rules
@@ -389,7 +390,7 @@ def invite_adult(
         send_mail(
             "invitation-account-exists",
             email,
-            f"Invitation à l'espace famille de {current_app.config['COMMUNE_NAME']}",
+            f"Invitation à l'espace famille de {commune_settings.current().name}",
             "invitation_account_exists",
             first_name=person.first_name,
             inviter=getattr(actor, "full_name", ""),
@@ -400,7 +401,7 @@ def invite_adult(
     send_mail(
         "invitation",
         email,
-        f"Invitation à l'espace famille de {current_app.config['COMMUNE_NAME']}",
+        f"Invitation à l'espace famille de {commune_settings.current().name}",
         "invitation_household",
         sensitive=True,
         first_name=person.first_name,

@@ -16,11 +16,12 @@ import logging
 import zipfile
 from datetime import datetime, timedelta
 
-from flask import current_app, render_template
+from flask import render_template
 from sqlalchemy import select, update
 
 from citoyens import audit
 from citoyens.accounts.models import User
+from citoyens.core import settings as commune_settings
 from citoyens.database import immediate_writes, utcnow
 from citoyens.documents.storage import get_storage, new_key
 from citoyens.documents.uploads import clean_filename, extension_of
@@ -134,7 +135,7 @@ def household_data(household_id: int, documents, names: dict[int, str]) -> dict:
     """The content of donnees.json."""
     return {
         "genere_le": utcnow().isoformat(),
-        "commune": current_app.config["COMMUNE_NAME"],
+        "commune": commune_settings.current().name,
         "foyer": collect.household_section(household_id),
         "personnes": collect.people_section(household_id),
         "comptes": collect.accounts_section(household_id),

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from PIL import Image
+
+from citoyens.core import settings
+from citoyens.documents.storage import StorageError, check_key, get_storage
 
 bp = Blueprint("pwa", __name__)
 
-THEME_COLOR = "#1f4e8c"
+THEME_COLOR = settings.DEFAULT_PRIMARY_COLOR
 CACHE_VERSION = "v1"
 
 
 @bp.get("/manifest.webmanifest")
 def manifest():
-    commune = current_app.config["COMMUNE_NAME"]
+    commune = settings.current().name
     data = {
         "name": f"Citoyens — Espace famille de {commune}",
         "short_name": "Citoyens",
@@ -25,7 +39,7 @@ def manifest():
         "display": "standalone",
         "orientation": "portrait",
         "background_color": "#ffffff",
-        "theme_color": THEME_COLOR,
+        "theme_color": settings.current().primary_color,
         "icons": [
             {
                 "src": url_for("static", filename="icons/icon-192.png"),
@@ -47,9 +61,60 @@ def manifest():
             },
         ],
     }
+    key = settings.current().logo_key
+    if key and (icon := logo_icon(key)):
+        data["icons"].insert(0, icon)
     response = jsonify(data)
     response.mimetype = "application/manifest+json"
     response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/logo/<key>")
+def logo(key: str):
+    """The commune's logo. Its key is random and changes with the file: cached for a year."""
+    return _logo_response(key)
+
+
+def _logo_response(key: str):
+    current = settings.current().logo_key
+    if not current or key != current:
+        abort(404)
+    try:
+        stream = get_storage().open(check_key(key))
+    except (FileNotFoundError, StorageError):
+        abort(404)
+    response = send_file(stream, mimetype=settings.logo_content_type(key), max_age=31536000)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def logo_icon(key: str) -> dict | None:
+    """The logo as a manifest icon (its real size, read from the file), or None."""
+    try:
+        with get_storage().open(check_key(key)) as stream, Image.open(stream) as image:
+            width, height = image.size
+    except (OSError, StorageError, Image.DecompressionBombError):
+        return None
+    return {
+        "src": url_for("pwa.logo", key=key),
+        "sizes": f"{width}x{height}",
+        "type": settings.logo_content_type(key),
+        "purpose": "any",
+    }
+
+
+@bp.get("/commune.css")
+def commune_css():
+    """The commune's colour over the stylesheet's (the CSP allows no inline style). The
+    colour is in the URL (?c=1f4e8c), so a new one is a new address: cached for a day."""
+    color = settings.current().primary_color
+    if request.args.get("c", "") != color[1:]:
+        abort(404)
+    response = make_response(settings.stylesheet(color))
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
 
@@ -80,7 +145,7 @@ def service_worker():
 @bp.get("/hors-ligne")
 def offline():
     response = make_response(
-        render_template("pwa/offline.html", commune_name=current_app.config["COMMUNE_NAME"])
+        render_template("pwa/offline.html", commune_name=settings.current().name)
     )
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

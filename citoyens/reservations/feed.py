@@ -25,6 +25,7 @@ from wtforms import BooleanField
 
 from citoyens import audit
 from citoyens.accounts.decorators import parent_required
+from citoyens.core import settings as commune_settings
 from citoyens.extensions import db
 from citoyens.forms import PARIS, today_in_paris
 from citoyens.households.models import Household, Person
@@ -130,7 +131,7 @@ def ics(token: str):
             headers={"Cache-Control": "no-store"},
         )
     rows = feed_rows(household_id, today_in_paris() - timedelta(days=PAST_DAYS))
-    body = build_calendar(rows, commune=current_app.config["COMMUNE_NAME"], domain=uid_domain())
+    body = build_calendar(rows, commune=commune_settings.current().name, domain=uid_domain())
     return Response(
         body,
         200,

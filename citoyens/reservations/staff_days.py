@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.admin.blueprint import bp, visible_or_deny
+from citoyens.core import settings as commune_settings
 from citoyens.documents.uploads import content_disposition
 from citoyens.extensions import db
 from citoyens.forms import parse_id
@@ -263,7 +264,7 @@ def _export(activity_day_id: int, kind: str):
     audit.record(f"reservation_day.{kind}", actor=current_user, target=f"activity_day:{row.id}")
     db.session.commit()
     if kind == "pdf":
-        body = exports.day_pdf(sheet, current_app.config["COMMUNE_NAME"], staff.now())
+        body = exports.day_pdf(sheet, commune_settings.current().name, staff.now())
         mimetype = "application/pdf"
     else:
         body = exports.day_csv(sheet)

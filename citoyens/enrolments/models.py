@@ -30,6 +30,7 @@ ENROLMENT_STATUSES = {
     "refused": "Refusée",
     "waiting_list": "Liste d'attente",
     "cancelled": "Annulée",
+    "ended": "Terminée",
 }
 
 
@@ -37,7 +38,7 @@ class Enrolment(db.Model):
     __tablename__ = "enrolments"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'accepted', 'refused', 'waiting_list', 'cancelled')",
+            "status IN ('pending', 'accepted', 'refused', 'waiting_list', 'cancelled', 'ended')",
             name="status",
         ),
         Index(
@@ -72,6 +73,9 @@ class Enrolment(db.Model):
     days_per_week: Mapped[int | None] = mapped_column()
     hours_per_week: Mapped[int | None] = mapped_column()
     comments: Mapped[str | None] = mapped_column(Text)
+    # Last day the child attends, once the enrolment is ended during the year (status
+    # "ended"): its days up to this date stay bookable, none after.
+    ends_on: Mapped[date | None] = mapped_column(Date)
 
     activities: Mapped[list[EnrolmentActivity]] = relationship(
         back_populates="enrolment", cascade="all, delete-orphan"

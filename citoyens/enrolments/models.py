@@ -100,3 +100,28 @@ class EnrolmentActivity(db.Model):
 
     enrolment: Mapped[Enrolment] = relationship(back_populates="activities")
     activity = relationship("Activity")
+
+
+CHANGE_ACTIONS = ("end", "activities", "school")
+
+
+class EnrolmentChangeRequest(db.Model):
+    """What a family asks to change on an accepted enrolment (request kind
+    "enrolment_change"): staff accepting the request apply it through the same rules as
+    their own changes (citoyens.enrolments.changes)."""
+
+    __tablename__ = "enrolment_change_requests"
+    __table_args__ = (CheckConstraint("action IN ('end', 'activities', 'school')", name="action"),)
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    enrolment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrolments.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(10))
+    ends_on: Mapped[date | None] = mapped_column(Date)  # end, or a removal's date
+    add_ids: Mapped[str | None] = mapped_column(String(200))  # comma-separated activity ids
+    remove_ids: Mapped[str | None] = mapped_column(String(200))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="SET NULL"))
+    class_level: Mapped[str | None] = mapped_column(String(5))

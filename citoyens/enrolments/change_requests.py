@@ -28,7 +28,6 @@ from citoyens.requests.operations import (
 )
 from citoyens.services.models import CLASS_LEVELS, Activity, School
 
-
 ALREADY_ASKED = (
     "Une demande de modification de cette inscription est déjà en cours : "
     "suivez-la dans « Demandes »."

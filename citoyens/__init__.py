@@ -96,9 +96,13 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.core.views import bp as core_bp
     from citoyens.documents import staff_views as documents_staff  # noqa: F401
     from citoyens.documents.views import bp as documents_bp
+    from citoyens.enrolments import change_views, staff_changes  # noqa: F401 (routes)
     from citoyens.enrolments import staff_views as enrolments_staff  # noqa: F401
     from citoyens.enrolments.views import bp as enrolments_bp
-    from citoyens.households import staff_import  # noqa: F401
+    from citoyens.households import (
+        staff_family,  # noqa: F401 (admin bp)
+        staff_import,  # noqa: F401
+    )
     from citoyens.households import staff_views as households_staff  # noqa: F401
     from citoyens.households.views import bp as households_bp
     from citoyens.privacy.views import bp as privacy_bp

@@ -30,6 +30,7 @@ ENROLMENT_STATUSES = {
     "refused": "Refusée",
     "waiting_list": "Liste d'attente",
     "cancelled": "Annulée",
+    "ended": "Terminée",
 }
 
 
@@ -37,7 +38,7 @@ class Enrolment(db.Model):
     __tablename__ = "enrolments"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('pending', 'accepted', 'refused', 'waiting_list', 'cancelled')",
+            "status IN ('pending', 'accepted', 'refused', 'waiting_list', 'cancelled', 'ended')",
             name="status",
         ),
         Index(
@@ -72,6 +73,9 @@ class Enrolment(db.Model):
     days_per_week: Mapped[int | None] = mapped_column()
     hours_per_week: Mapped[int | None] = mapped_column()
     comments: Mapped[str | None] = mapped_column(Text)
+    # Last day the child attends, once the enrolment is ended during the year (status
+    # "ended"): its days up to this date stay bookable, none after.
+    ends_on: Mapped[date | None] = mapped_column(Date)
 
     activities: Mapped[list[EnrolmentActivity]] = relationship(
         back_populates="enrolment", cascade="all, delete-orphan"
@@ -96,3 +100,28 @@ class EnrolmentActivity(db.Model):
 
     enrolment: Mapped[Enrolment] = relationship(back_populates="activities")
     activity = relationship("Activity")
+
+
+CHANGE_ACTIONS = ("end", "activities", "school")
+
+
+class EnrolmentChangeRequest(db.Model):
+    """What a family asks to change on an accepted enrolment (request kind
+    "enrolment_change"): staff accepting the request apply it through the same rules as
+    their own changes (citoyens.enrolments.changes)."""
+
+    __tablename__ = "enrolment_change_requests"
+    __table_args__ = (CheckConstraint("action IN ('end', 'activities', 'school')", name="action"),)
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    enrolment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrolments.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(10))
+    ends_on: Mapped[date | None] = mapped_column(Date)  # end, or a removal's date
+    add_ids: Mapped[str | None] = mapped_column(String(200))  # comma-separated activity ids
+    remove_ids: Mapped[str | None] = mapped_column(String(200))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="SET NULL"))
+    class_level: Mapped[str | None] = mapped_column(String(5))

@@ -13,6 +13,7 @@ from flask_login import current_user
 from citoyens import audit
 from citoyens.admin.blueprint import bp
 from citoyens.enrolments import staff
+from citoyens.enrolments.change_forms import change_forms
 from citoyens.enrolments.staff_forms import DecisionForm, EnrolForm, QueueFilterForm
 from citoyens.extensions import db
 from citoyens.forms import parse_id
@@ -53,9 +54,11 @@ def _visible_enrolment(enrolment_id: int):
     return enrolment
 
 
-def _page(enrolment, *, form=None, announce=None, error=None, status=200):
+def _page(enrolment, *, form=None, announce=None, error=None, status=200, **change):
     file = staff.enrolment_file(enrolment)
     req = enrolment.request
+    if enrolment.status == "accepted" and "changes" not in change:
+        change["changes"] = change_forms(enrolment)
     return render(
         "admin/enrolments/show.html",
         block="decision",
@@ -69,6 +72,7 @@ def _page(enrolment, *, form=None, announce=None, error=None, status=200):
         error=error,
         fragment=is_htmx_fragment_request(),
         age_label=staff.age_label,
+        **change,
     )
 
 

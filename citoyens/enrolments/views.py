@@ -34,6 +34,7 @@ BADGES = {
     "refused": "refused",
     "waiting_list": "pending",
     "cancelled": "replaced",
+    "ended": "replaced",
 }
 
 

@@ -128,6 +128,7 @@ ACTION_LABELS = {
     "removed": "Retrait du foyer",
     "invited": "Invitation envoyée",
     "joined": "Espace créé sur invitation",
+    "account_opened": "Espace créé par les services (à activer par « Mot de passe oublié »)",
     "quotient_declared": "Quotient familial déclaré (en attente de vérification)",
     "quotient_accepted": "Quotient familial déclaré accepté",
     "quotient_refused": "Quotient familial déclaré refusé",

@@ -17,6 +17,7 @@ REQUEST_KINDS = {
     "place_request": "Demande de place en multi-accueil",
     "family_quotient": "Quotient familial",
     "account_closure": "Fermeture du compte famille",
+    "enrolment_change": "Modification d'une inscription",
 }
 # Kinds only administrators see and decide (tied to no service: DOMAIN.md "Staff and scope").
 ADMIN_ONLY_KINDS = frozenset({"account_closure"})
@@ -62,6 +63,15 @@ class Request(db.Model):
             unique=True,
             sqlite_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
             postgresql_where=text("kind = 'family_quotient' AND status IN ('sent', 'in_review')"),
+        ),
+        # At most one open change request per child and service (enrolments during the year).
+        Index(
+            "uq_requests_open_enrolment_change",
+            "person_id",
+            "service_id",
+            unique=True,
+            sqlite_where=text("kind = 'enrolment_change' AND status IN ('sent', 'in_review')"),
+            postgresql_where=text("kind = 'enrolment_change' AND status IN ('sent', 'in_review')"),
         ),
         # At most one open request to close the account per household.
         Index(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
@@ -146,6 +146,19 @@ class Entitlement:
     child_id: int
     activity: Activity
     school_year_id: int
+    # The enrolment's last day when it was ended during the year; None: the whole year.
+    ends_on: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.ends_on is None or day <= self.ends_on
+
+
+def _bookable_enrolment(first: date):
+    """Accepted enrolments, and ended ones whose last day is on or after `first`."""
+    return or_(
+        Enrolment.status == "accepted",
+        and_(Enrolment.status == "ended", Enrolment.ends_on >= first),
+    )
 
 
 def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlement]:
@@ -154,7 +167,7 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
     if not child_ids:
         return []
     rows = db.session.execute(
-        select(Enrolment.child_id, Enrolment.school_year_id, Activity)
+        select(Enrolment.child_id, Enrolment.school_year_id, Enrolment.ends_on, Activity)
         .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
         .join(Activity, Activity.id == EnrolmentActivity.activity_id)
         .join(Service, Service.id == Activity.service_id)
@@ -162,7 +175,7 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
         .options(contains_eager(Activity.service))
         .where(
             Enrolment.child_id.in_(child_ids),
-            Enrolment.status == "accepted",
+            _bookable_enrolment(first),
             Activity.active.is_(True),
             Service.active.is_(True),
             SchoolYear.ends_on >= first,
@@ -170,7 +183,10 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
         )
         .order_by(Activity.start_time, Activity.id)
     ).all()
-    return [Entitlement(child_id, activity, year_id) for child_id, year_id, activity in rows]
+    return [
+        Entitlement(child_id, activity, year_id, ends_on)
+        for child_id, year_id, ends_on, activity in rows
+    ]
 
 
 def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
@@ -185,7 +201,7 @@ def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
             .join(Service, Service.id == Activity.service_id)
             .where(
                 Enrolment.child_id == child_id,
-                Enrolment.status == "accepted",
+                _bookable_enrolment(activity_day.day),
                 Enrolment.school_year_id == activity_day.school_year_id,
                 EnrolmentActivity.activity_id == activity_day.activity_id,
                 Activity.active.is_(True),
@@ -273,15 +289,19 @@ def load_calendars(
     ranks = waiting_ranks([b.id for b in bookings.values() if b.status == "waiting"])
     calendars: dict[int, ChildCalendar] = {}
     for child in children:
-        mine = {
-            (g.activity.id, g.school_year_id): g.activity for g in granted if g.child_id == child.id
-        }
-        activities = sorted(set(mine.values()), key=lambda a: (a.start_time, a.id))
+        mine: dict[tuple[int, int], Entitlement] = {}
+        # Ended and then enrolled again: the enrolment reaching furthest wins.
+        for g in sorted(granted, key=lambda g: g.ends_on or date.max):
+            if g.child_id == child.id:
+                mine[(g.activity.id, g.school_year_id)] = g
+        activities = sorted({g.activity for g in mine.values()}, key=lambda a: (a.start_time, a.id))
         rows: dict[date, DayRow] = {}
         for activity_day in days:
-            activity = mine.get((activity_day.activity_id, activity_day.school_year_id))
-            if activity is None:
+            grant = mine.get((activity_day.activity_id, activity_day.school_year_id))
+            # An enrolment ended during the year offers no day after its last one.
+            if grant is None or not grant.covers(activity_day.day):
                 continue
+            activity = grant.activity
             booking = bookings.get((child.id, activity_day.id))
             cutoff = cutoff_at(activity, activity_day.day)
             row = rows.setdefault(activity_day.day, DayRow(activity_day.day))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from citoyens.admin.blueprint import bp
 from citoyens.config import demo_settings
@@ -12,26 +12,27 @@ from citoyens.documents.models import Document
 from citoyens.extensions import db
 from citoyens.households.models import Household
 from citoyens.requests.models import OPEN_STATUSES, Request
-from citoyens.services.rules import service_ids_for
+from citoyens.services import scope
 from citoyens.web import render
 
 
 def waiting_counts(user) -> dict[str, int]:
     """Open requests in the agent's queues, documents to check, families: three counts."""
-    open_requests = select(func.count(Request.id)).where(Request.status.in_(OPEN_STATUSES))
-    services = service_ids_for(user)
-    if services is not None:
-        open_requests = open_requests.where(
-            or_(Request.service_id.is_(None), Request.service_id.in_(services))
-        )
+    open_requests = select(func.count(Request.id)).where(
+        Request.status.in_(OPEN_STATUSES), scope.request_filter(user)
+    )
     return {
         "requests": db.session.scalar(open_requests),
         "documents": db.session.scalar(
             select(func.count(Document.id)).where(
-                Document.status == "pending", Document.replaced_at.is_(None)
+                Document.status == "pending",
+                Document.replaced_at.is_(None),
+                scope.document_filter(user),
             )
         ),
-        "households": db.session.scalar(select(func.count(Household.id))),
+        "households": db.session.scalar(
+            select(func.count(Household.id)).where(scope.household_filter(Household.id, user))
+        ),
     }
 
 

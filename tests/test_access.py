@@ -201,6 +201,7 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.services_new",
     "admin.school_years",
     "admin.school_years_new",
+    "admin.outbox",  # the messages name every family
 }
 
 

@@ -55,7 +55,7 @@ def _document_or_404(document_id: int) -> Document:
         .options(joinedload(Document.type), joinedload(Document.person))
         .where(Document.id == document_id)
     )
-    allowed = may_see_document(current_user, document)
+    allowed = document is not None and may_see_document(current_user, document)
     return visible_or_deny(document, allowed, f"document:{document_id}")
 
 

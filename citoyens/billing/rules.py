@@ -376,8 +376,9 @@ class MonthSummary:
         return self.invoiced_cents - self.credited_cents
 
 
-def month_summary(month: date, today: date) -> MonthSummary:
-    """Counts and totals of the month, by status, in one grouped query. Grouped by due date
+def month_summary(month: date, today: date, user=None) -> MonthSummary:
+    """Counts and totals of the month, by status, in one grouped query (only the families
+    `user` may see when given: services.scope). Grouped by due date
     too (a run gives one or two) rather than by a computed "late" flag: an expression with
     a bound parameter in GROUP BY is refused by PostgreSQL with server-side parameters."""
     rows = db.session.execute(
@@ -389,7 +390,10 @@ def month_summary(month: date, today: date) -> MonthSummary:
             func.count(Invoice.id),
             func.coalesce(func.sum(func.abs(Invoice.total_cents)), 0),
         )
-        .where(Invoice.month == month)
+        .where(
+            Invoice.month == month,
+            household_filter(Invoice.household_id, user) if user is not None else true(),
+        )
         .group_by(Invoice.kind, Invoice.status, Invoice.due_on, Invoice.paperless)
     ).all()
     summary = MonthSummary(counts=dict.fromkeys(STATUS_FILTERS, 0))

@@ -51,7 +51,7 @@ def invoices():
         next_month=rules.shift_month(month, 1),
         page=page,
         states=states,
-        summary=rules.month_summary(month, today),
+        summary=rules.month_summary(month, today, user=current_user),
         chosen=status,
         q=q,
         filters={key: value for key, value in filters.items() if value},

@@ -207,6 +207,7 @@ ADMIN_ONLY_ENDPOINTS = {
     "admin.audit_log",
     "admin.audit_log_csv",
     "admin.settings",
+    "admin.outbox",  # the messages name every family
 }
 
 

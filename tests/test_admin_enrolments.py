@@ -26,7 +26,7 @@ from tests.admin_enrolments_factories import (
 from tests.conftest import counted_queries, post
 from tests.documents_factories import add_child, children_of, make_document, make_type
 from tests.factories import make_user
-from tests.requests_factories import assign_staff, make_service
+from tests.requests_factories import assign_staff, make_request, make_service
 
 try:
     from citoyens.enrolments import operations as enrolment_ops
@@ -265,12 +265,12 @@ def test_place_request_file_shows_its_details(app, world):
     assert "Le mardi de préférence" in text
 
 
-def test_agent_of_another_service_gets_403_and_it_is_logged(app, world):
+def test_agent_of_another_service_gets_404_and_it_is_logged(app, world):
     enrolment = enrol_in(app, world, "b")
     client = login(app, world["agent"])
-    assert client.get(f"/admin/inscriptions/{enrolment}").status_code == 403
+    assert client.get(f"/admin/inscriptions/{enrolment}").status_code == 404
     response = post(client, f"/admin/inscriptions/{enrolment}/decision", {"accept": "y"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert enrolment_state(app, enrolment) == ("pending", "sent")
     assert audit_actions(app, f"enrolment:{enrolment}").count("access.denied") == 2
 
@@ -428,9 +428,18 @@ needs_enrol = pytest.mark.skipif(
 )
 
 
+def in_touch_with(app, world, service_key="a"):
+    """The family has an open request in the service: its agents see it (services.scope)."""
+    make_request(app, world["family"].household_id, service_id=world[service_key])
+
+
 def test_new_enrolment_starts_by_finding_the_family(app, world):
     client = login(app, world["agent"])
     assert client.get("/admin/inscriptions/nouvelle").status_code == 200
+    page = client.get("/admin/inscriptions/nouvelle?q=Parent").get_data(as_text=True)
+    # Only the families the agent already sees are found: enrolling is never a way in.
+    assert f"foyer={world['family'].household_id}" not in page
+    in_touch_with(app, world)
     page = client.get("/admin/inscriptions/nouvelle?q=Parent").get_data(as_text=True)
     assert f"foyer={world['family'].household_id}" in page
     assert client.get("/admin/inscriptions/nouvelle?foyer=999999").status_code == 404
@@ -438,6 +447,7 @@ def test_new_enrolment_starts_by_finding_the_family(app, world):
 
 @needs_enrol
 def test_staff_enrol_a_child_accepted_at_once_and_the_family_is_emailed(app, world, outbox):
+    in_touch_with(app, world)
     client = login(app, world["agent"])
     household = world["family"].household_id
     page = client.get(f"/admin/inscriptions/nouvelle?foyer={household}").get_data(as_text=True)
@@ -466,6 +476,7 @@ def test_staff_enrol_a_child_accepted_at_once_and_the_family_is_emailed(app, wor
 
 @needs_enrol
 def test_staff_enrol_refuses_another_service_and_foreign_child(app, world, outbox):
+    in_touch_with(app, world)
     client = login(app, world["agent"])
     household = world["family"].household_id
     stranger = children_of(app, make_user(app, role="parent", children=1).household_id)[0]

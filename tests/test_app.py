@@ -328,7 +328,7 @@ def test_public_cacheable_files_never_carry_a_session_or_a_token(client, auth, p
     assert client.get("/tableau-de-bord").status_code == 200  # still logged in
 
 
-def test_back_office_landing_counts_what_waits(app, client, auth, staff):
+def test_back_office_landing_counts_what_waits(app, client, auth, staff, admin):
     from citoyens.accounts.models import User
     from citoyens.requests.operations import open_request
     from tests.factories import make_user
@@ -338,7 +338,13 @@ def test_back_office_landing_counts_what_waits(app, client, auth, staff):
         actor = db.session.get(User, family.id)
         open_request("member_removal", family.household_id, "Retirer X", actor=actor)
         db.session.commit()
-    auth.login(staff)
+    auth.login(admin)
     page = client.get("/admin/").get_data(as_text=True)
     assert '<strong data-count="requests">1</strong> demande en cours' in page
     assert '<strong data-count="documents">0</strong> document à vérifier' in page
+    # A request tied to no service is the administrators' (services.scope): an agent with no
+    # service has nothing waiting.
+    auth.logout()
+    auth.login(staff)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert '<strong data-count="requests">0</strong>' in page

@@ -21,6 +21,7 @@ from citoyens.documents.models import Document
 from citoyens.extensions import db
 from citoyens.reservations.models import Booking
 from tests.conftest import post
+from tests.requests_factories import assign_staff, make_request
 from tests.test_billing_rules import book, invoices_of, make_family, make_world, run
 
 SEPTEMBER, OCTOBER, NOVEMBER, DECEMBER = (date(2030, m, 1) for m in (9, 10, 11, 12))
@@ -329,9 +330,12 @@ def test_a_bad_refund_is_refused_in_french_and_saves_nothing(
 
 
 def test_an_agent_reads_the_balance_but_cannot_refund(app, client, auth, staff, family):
-    _world, account, _child = family
+    world, account, _child = family
     h = account.household_id
     with_balance(app, h)
+    # An agent of a service the family has an open request with (services.scope).
+    assign_staff(app, staff.id, world.service_id)
+    make_request(app, h, service_id=world.service_id)
     auth.login(staff)
     assert client.get(f"/admin/factures/familles/{h}/solde").status_code == 200
     assert post(client, refund_url(h), {"amount": "5", "method": "cheque"}).status_code == 403

@@ -176,12 +176,17 @@ def test_large_amounts_and_many_lines_render(app, tmp_path):
 
 
 @needs_poppler
-def test_paper_batch_prints_each_paper_invoice_of_the_month(app, staff, tmp_path):
+def test_paper_batch_prints_each_paper_invoice_of_the_month(app, admin, tmp_path):
     households = bare_households(app, 5)
     paper = [make_invoice(app, h, month=SEPT, paperless=False) for h in households[:3]]
     online = make_invoice(app, households[3], month=SEPT, paperless=True)
     other_month = make_invoice(app, households[4], month=date(2030, 10, 1), paperless=False)
-    client = logged_in(app, staff)
+    # An agent of no service prints none of them (services.scope).
+    loner = logged_in(app, make_user(app, role="staff"))
+    assert "Imprimer les factures papier" not in plain(
+        loner.get("/admin/factures?mois=2030-09").get_data(as_text=True)
+    )
+    client = logged_in(app, admin)
     assert "Imprimer les factures papier (3, PDF)" in plain(
         client.get("/admin/factures?mois=2030-09").get_data(as_text=True)
     )
@@ -205,7 +210,10 @@ def test_staff_invoice_pdf_and_parents_only_their_own(app, parent):
     invoice = make_invoice(app, parent.household_id, month=SEPT)
     other = make_user(app, role="parent")
     assert logged_in(app, other).get(f"/factures/{invoice}.pdf").status_code == 404
-    agent = make_user(app, role="staff")
+    # An agent of no service: not theirs (services.scope); an administrator reads it.
+    loner = make_user(app, role="staff")
+    assert logged_in(app, loner).get(f"/admin/factures/{invoice}.pdf").status_code == 404
+    agent = make_user(app, role="admin")
     response = logged_in(app, agent).get(f"/admin/factures/{invoice}.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
     assert logged_in(app, agent).get("/admin/factures/999999.pdf").status_code == 404

@@ -375,7 +375,9 @@ def test_family_pages_run_a_constant_number_of_queries(app, client, auth, parent
 # --- Staff ------------------------------------------------------------------------------------
 
 
-def staff_client(app, role="staff"):
+def staff_client(app, role="admin"):
+    """A logged-in back office client: an administrator by default, who sees every family
+    (an agent sees their services' families only: tests/test_staff_scope.py)."""
     client = app.test_client()
     account = make_user(app, role=role)
     post(client, "/connexion", {"email": account.email, "password": account.password})
@@ -477,11 +479,14 @@ def test_staff_list_runs_a_constant_number_of_queries(app):
     assert len(one) == len(twenty)
 
 
-def test_any_agent_reads_an_invoice_with_its_payments(app, parent):
+def test_staff_read_an_invoice_with_its_payments(app, parent):
     invoice = make_invoice(app, parent.household_id, month=SEPT, lines=[("Repas", 1000, 2)])
     make_payment(app, invoice, 2000, method="direct_debit", rejected=True)
     make_payment(app, invoice, 500, method="manual", paid_on=date(2030, 10, 20))
-    client, _agent = staff_client(app)  # an agent of no service at all
+    loner, _agent = staff_client(app, role="staff")  # an agent of no service at all
+    assert loner.get(f"/admin/factures/{invoice}").status_code == 404
+    assert loner.get(f"/admin/factures/{invoice}.pdf").status_code == 404
+    client, _admin = staff_client(app)
     text = page_text(client.get(f"/admin/factures/{invoice}"))
     assert f"Facture n° {number_of(app, invoice)}" in text
     assert "Rejeté" in text and "Au guichet" in text and "Prélèvement" in text

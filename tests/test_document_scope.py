@@ -1,9 +1,9 @@
 """Who may see a family's documents in the back office (DOMAIN.md, "Documents and personal
 data": downloaded only by the household and staff of a service concerned).
 
-An administrator sees every document. An agent sees a household's documents when it has
-an enrolment (any status) in one of the agent's services, a request filed with one of
-them, or an open request in the general queue (no service), which every agent works on.
+An administrator sees every document. An agent sees a household's documents while it has
+a live enrolment (pending, accepted, waiting list) or an open request in one of the agent's
+services ("Staff and scope"); a request tied to no service opens nothing to agents.
 """
 
 from __future__ import annotations
@@ -135,15 +135,15 @@ def test_agent_opens_the_documents_of_a_household_enrolled_in_their_service(app,
     assert denials(app, f"document:{scene.doc_a}") == []
 
 
-def test_agent_gets_403_on_a_household_of_another_service_and_it_is_audited(app, staff, scene):
+def test_agent_gets_404_on_a_household_of_another_service_and_it_is_audited(app, staff, scene):
     agent = logged_in(app, staff)
     queue = agent.get("/admin/documents").get_data(as_text=True)
     assert not in_queue(queue, scene.doc_b) and not in_queue(queue, scene.image_b)
-    assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 403
-    assert agent.get(f"/admin/documents/{scene.doc_b}/fichier").status_code == 403
-    assert agent.get(f"/admin/documents/{scene.image_b}/apercu").status_code == 403
+    assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 404
+    assert agent.get(f"/admin/documents/{scene.doc_b}/fichier").status_code == 404
+    assert agent.get(f"/admin/documents/{scene.image_b}/apercu").status_code == 404
     decision = post(agent, f"/admin/documents/{scene.doc_b}/decision", {"decision": "accepted"})
-    assert decision.status_code == 403
+    assert decision.status_code == 404
     assert denials(app, f"document:{scene.doc_b}") == [staff.id] * 3
     assert denials(app, f"document:{scene.image_b}") == [staff.id]
     with app.app_context():
@@ -156,36 +156,46 @@ def test_a_missing_document_stays_a_404(app, staff, scene):
     assert agent.get("/admin/documents/999999/fichier").status_code == 404
 
 
-@pytest.mark.parametrize("status", ["refused", "cancelled", "accepted", "waiting_list"])
-def test_an_enrolment_in_any_status_concerns_the_service(app, staff, scene, status):
+@pytest.mark.parametrize(
+    ("status", "visible"),
+    [
+        ("pending", True),
+        ("accepted", True),
+        ("waiting_list", True),
+        ("refused", False),
+        ("cancelled", False),
+    ],
+)
+def test_a_live_enrolment_concerns_the_service(app, staff, scene, status, visible):
     enrol(app, scene.household_b, scene.service_a, status=status)
     agent = logged_in(app, staff)
-    assert agent.get(f"/admin/documents/{scene.doc_b}/fichier").status_code == 200
+    expected = 200 if visible else 404
+    assert agent.get(f"/admin/documents/{scene.doc_b}/fichier").status_code == expected
 
 
-def test_a_request_filed_with_the_service_concerns_it_even_closed(app, staff, scene):
-    make_request(app, scene.household_b, service_id=scene.service_a, status="refused")
+def test_an_open_request_filed_with_the_service_concerns_it_until_closed(app, staff, scene):
+    request_id = make_request(app, scene.household_b, service_id=scene.service_a)
     agent = logged_in(app, staff)
     assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 200
     assert in_queue(agent.get("/admin/documents").get_data(as_text=True), scene.doc_b)
-
-
-def test_an_open_general_request_makes_the_household_visible_to_every_agent(app, scene):
-    loner = make_user(app, role="staff")  # works for no service at all
-    request_id = make_request(app, scene.household_b)  # member removal: no service
-    agent = logged_in(app, loner)
-    assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 200
-    queue = agent.get("/admin/documents").get_data(as_text=True)
-    assert in_queue(queue, scene.doc_b) and not in_queue(queue, scene.doc_a)
-    # Once that request is closed, the household is out of reach again.
     with app.app_context():
-        db.session.get(Request, request_id).status = "cancelled"
+        db.session.get(Request, request_id).status = "refused"
         db.session.commit()
-    assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 403
+    assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 404
 
 
-def test_an_uploaded_document_is_reviewable_by_any_agent(app):
-    """The upload opens a document review in the general queue: any agent can decide it."""
+def test_a_request_tied_to_no_service_opens_nothing_to_agents(app, staff, scene):
+    loner = make_user(app, role="staff")  # works for no service at all
+    make_request(app, scene.household_b)  # member removal: no service
+    for account in (loner, staff):
+        agent = logged_in(app, account)
+        assert agent.get(f"/admin/documents/{scene.doc_b}").status_code == 404
+        assert not in_queue(agent.get("/admin/documents").get_data(as_text=True), scene.doc_b)
+
+
+def test_an_uploaded_document_is_reviewable_by_the_services_of_the_family_only(app, scene):
+    """The upload opens a review tied to no service: an agent without a link to the family
+    neither sees nor decides it; an administrator does."""
     family = make_user(app, role="parent", children=1)
     doc_type = make_type(app, scope="household")
     parent = logged_in(app, family)
@@ -201,8 +211,11 @@ def test_an_uploaded_document_is_reviewable_by_any_agent(app):
             select(Document.id).where(Document.household_id == family.household_id)
         )
     agent = logged_in(app, make_user(app, role="staff"))
-    assert agent.get(f"/admin/documents/{document_id}").status_code == 200
-    assert in_queue(agent.get("/admin/documents").get_data(as_text=True), document_id)
+    assert agent.get(f"/admin/documents/{document_id}").status_code == 404
+    assert not in_queue(agent.get("/admin/documents").get_data(as_text=True), document_id)
+    manager = logged_in(app, make_user(app, role="admin"))
+    assert manager.get(f"/admin/documents/{document_id}").status_code == 200
+    assert in_queue(manager.get("/admin/documents").get_data(as_text=True), document_id)
 
 
 # --- Administrators and the rules -----------------------------------------------------------

@@ -57,6 +57,13 @@ TEST_DATABASE_URL_IS_POSTGRESQL = (TEST_DATABASE_URL or "").startswith("postgres
 # --- Fixtures and helpers -------------------------------------------------------------------
 
 
+@pytest.fixture
+def staff(app):
+    """The back office account of these tests: an administrator, who sees every family.
+    What an agent sees is checked in tests/test_staff_scope.py."""
+    return make_user(app, role="admin")
+
+
 @pytest.fixture(autouse=True)
 def upload_folder(app, tmp_path, monkeypatch):
     """Every test stores its files in its own folder (restored afterwards)."""

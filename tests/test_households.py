@@ -95,6 +95,13 @@ def text(response) -> str:
 
 
 @pytest.fixture
+def staff(app):
+    """The back office account of these tests: an administrator, who sees every family.
+    What an agent sees is checked in tests/test_staff_scope.py."""
+    return make_user(app, role="admin")
+
+
+@pytest.fixture
 def family(client, auth, parent):
     """A logged-in parent (household with the parent and two children)."""
     auth.login(parent)

@@ -251,15 +251,19 @@ def failed_messages():
     return ordinary.id, secret.id
 
 
-def test_staff_resend_a_failed_message_parents_cannot(app, client, auth, parent, staff, outbox):
+def test_admin_resend_a_failed_message_agents_and_parents_cannot(
+    app, client, auth, parent, staff, admin, outbox
+):
     with app.app_context():
         ordinary_id, secret_id = failed_messages()
     path = f"/admin/courriels/{ordinary_id}/renvoyer"
-    auth.login(parent)
-    assert client.get("/admin/courriels").status_code == 403
-    assert post(client, path).status_code == 403
-    auth.logout()
-    auth.login(staff)
+    # The messages name every family: administrators only (services.scope).
+    for account in (parent, staff):
+        auth.login(account)
+        assert client.get("/admin/courriels").status_code == 403
+        assert post(client, path).status_code == 403
+        auth.logout()
+    auth.login(admin)
     page = client.get("/admin/courriels").get_data(as_text=True)
     assert "famille@example.org" in page and "SMTPServerDisconnected" in page
     assert page.count(">Renvoyer<") == 1  # the secret link's message cannot be resent

@@ -435,7 +435,7 @@ def test_two_attempts_paid_record_both_and_the_excess_becomes_a_credit(
 
 
 def test_the_staff_invoice_page_shows_the_overpayment(
-    app, client, family, invoice_id, monkeypatch, staff
+    app, client, family, invoice_id, monkeypatch, admin
 ):
     from citoyens.billing.credits import add_credit
 
@@ -448,7 +448,7 @@ def test_the_staff_invoice_page_shows_the_overpayment(
         )
         db.session.commit()
     agent = app.test_client()
-    post(agent, "/connexion", {"email": staff.email, "password": staff.password})
+    post(agent, "/connexion", {"email": admin.email, "password": admin.password})
     text = agent.get(f"/admin/factures/{invoice_id}").get_data(as_text=True)
     assert "Trop-perçu</span> de 2,50\xa0€" in text
 

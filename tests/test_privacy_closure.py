@@ -79,7 +79,7 @@ def test_the_request_goes_to_administrators_with_what_is_still_due(app, parent, 
         )
 
     agent = logged_in(app, staff)
-    assert agent.get(f"/admin/demandes/{request.id}").status_code == 403
+    assert agent.get(f"/admin/demandes/{request.id}").status_code == 404
     assert f"/admin/demandes/{request.id}" not in agent.get("/admin/demandes").get_data(
         as_text=True
     )
@@ -98,7 +98,7 @@ def test_an_agent_cannot_decide_a_closure(app, parent, staff):
     [request] = closure_requests(app, parent.household_id)
     agent = logged_in(app, staff)
     response = post(agent, f"/admin/demandes/{request.id}/statut", {"accept": "y"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     with app.app_context():
         assert db.session.get(Household, parent.household_id).closed_at is None
 

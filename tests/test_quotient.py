@@ -122,7 +122,7 @@ def test_a_declaration_prices_nothing_until_staff_accept_it(app, outbox):
     assert meal_price(september) == 500
     assert september["invoice"].family_quotient is None
 
-    staff = make_user(app, role="staff")
+    staff = make_user(app, role="admin")
     staff_client = login(app, staff)
     assert decide(staff_client, request_id, "accept").status_code == 303
     assert qf_of(app, account.household_id) == 650
@@ -151,7 +151,7 @@ def test_a_refused_declaration_keeps_the_last_accepted_qf(app, outbox):
     assert declare(client, "400").status_code == 303
     [(request_id, *_rest, document_id)] = declarations(app, account.household_id)
 
-    staff_client = login(app, make_user(app, role="staff"))
+    staff_client = login(app, make_user(app, role="admin"))
     # A refusal says why, or nothing happens.
     no_reason = decide(staff_client, request_id, "refuse")
     assert no_reason.status_code == 422
@@ -362,7 +362,7 @@ def test_access_rules(app):
 def test_staff_see_the_declaration_in_their_queue(app):
     account = make_user(app, role="parent")
     assert declare(login(app, account), "650").status_code == 303
-    staff_client = login(app, make_user(app, role="staff"))
+    staff_client = login(app, make_user(app, role="admin"))
     queue = text(staff_client.get("/admin/demandes?kind=family_quotient"))
     assert "Quotient familial déclaré : 650 €" in queue
 
@@ -373,7 +373,7 @@ def test_staff_accept_through_the_rule_too(app):
     from citoyens.requests.operations import RequestError, staff_change_status
 
     account = make_user(app, role="parent")
-    staff = make_user(app, role="staff")
+    staff = make_user(app, role="admin")
     with app.test_request_context():
         parent = db.session.get(User, account.id)
         request = quotient.declare_family_quotient(
@@ -395,7 +395,7 @@ def test_staff_see_the_declaration_and_the_qf_it_would_replace(app):
         db.session.commit()
     assert declare(login(app, account), "650").status_code == 303
     [(request_id, _status, _value, document_id)] = declarations(app, account.household_id)
-    page = text(login(app, make_user(app, role="staff")).get(f"/admin/demandes/{request_id}"))
+    page = text(login(app, make_user(app, role="admin")).get(f"/admin/demandes/{request_id}"))
     assert "Quotient familial déclaré : 650 €" in page
     assert "Quotient familial appliqué</dt><dd>900 €" in page
     assert f"/admin/documents/{document_id}" in page

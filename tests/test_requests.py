@@ -41,6 +41,13 @@ def mails_to(outbox, address):
 
 
 @pytest.fixture
+def staff(app):
+    """Who handles the requests below: they are tied to no service, so they go to the
+    administrators (DOMAIN.md "Staff and scope"); the agents' scope has its own tests."""
+    return make_user(app, role="admin")
+
+
+@pytest.fixture
 def decisions():
     """A kind of request whose decisions are recorded; removed from the registry afterwards."""
     calls = []
@@ -224,7 +231,8 @@ def test_dates_are_shown_in_paris_time():
     assert since_fr(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), now) == "il y a 6 jours"
 
 
-def test_staff_queue_is_scoped_to_the_agents_services(app, parent, staff, admin):
+def test_staff_queue_is_scoped_to_the_agents_services(app, parent, admin):
+    staff = make_user(app, role="staff")
     mine = make_service(app)
     theirs = make_service(app)
     assign_staff(app, staff.id, mine)
@@ -235,8 +243,10 @@ def test_staff_queue_is_scoped_to_the_agents_services(app, parent, staff, admin)
         agent = db.session.get(User, staff.id)
         administrator = db.session.get(User, admin.id)
         seen = {r.id for r in rules.staff_queue(agent, rules.QueueFilters()).items}
-        assert {in_mine, general} <= seen
-        assert in_theirs not in seen
+        assert in_mine in seen
+        # Another service's request, and one tied to no service (administrators'), are not.
+        assert in_theirs not in seen and general not in seen
+        assert rules.staff_queue(agent, rules.QueueFilters(service="general")).items == []
         # Asking for the other service's queue does not widen the scope.
         asked = rules.staff_queue(agent, rules.QueueFilters(service=str(theirs))).items
         assert asked == []
@@ -426,16 +436,17 @@ def test_family_reply_by_htmx_returns_the_history_fragment(app, parent):
 # --- Staff --------------------------------------------------------------------------------
 
 
-def test_staff_of_another_service_gets_403(app, parent, staff):
+def test_staff_of_another_service_gets_404(app, parent):
+    staff = make_user(app, role="staff")
     mine = make_service(app)
     theirs = make_service(app)
     assign_staff(app, staff.id, mine)
     request_id = make_request(app, parent.household_id, service_id=theirs)
     client = logged_in(app, staff)
-    assert client.get(f"/admin/demandes/{request_id}").status_code == 403
-    assert post(client, f"/admin/demandes/{request_id}/statut", {"accept": "y"}).status_code == 403
+    assert client.get(f"/admin/demandes/{request_id}").status_code == 404
+    assert post(client, f"/admin/demandes/{request_id}/statut", {"accept": "y"}).status_code == 404
     response = post(client, f"/admin/demandes/{request_id}/message", {"body": "x", "send": "y"})
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert request_state(app, request_id) == ("sent", [("created", None)])
     with app.app_context():
         denied = db.session.scalars(
@@ -444,7 +455,7 @@ def test_staff_of_another_service_gets_403(app, parent, staff):
             )
         ).all()
         assert denied and all(e.actor_id == staff.id for e in denied)
-    # Their own service and the general queue are fine.
+    # Their own service is fine; a request tied to no service is for administrators.
     assert (
         client.get(
             f"/admin/demandes/{make_request(app, parent.household_id, service_id=mine)}"
@@ -452,7 +463,7 @@ def test_staff_of_another_service_gets_403(app, parent, staff):
         == 200
     )
     assert (
-        client.get(f"/admin/demandes/{make_request(app, parent.household_id)}").status_code == 200
+        client.get(f"/admin/demandes/{make_request(app, parent.household_id)}").status_code == 404
     )
 
 

@@ -1,11 +1,13 @@
 """Back office: the outbox. Messages the worker gave up on, and how many wait; staff put a
-failed message back in the queue (the routes sit on the admin blueprint: staff only)."""
+failed message back in the queue. Administrators only: the messages name every family.
+"""
 
 from __future__ import annotations
 
 from flask import flash, redirect, url_for
 from sqlalchemy import select
 
+from citoyens.accounts.decorators import admin_required
 from citoyens.admin.blueprint import bp
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
@@ -16,6 +18,7 @@ SHOWN = 100
 
 
 @bp.get("/courriels")
+@admin_required
 def outbox():
     waiting = waiting_counts()
     failed = db.session.scalars(
@@ -32,6 +35,7 @@ def outbox():
 
 
 @bp.post("/courriels/<int:message_id>/renvoyer")
+@admin_required
 def outbox_resend(message_id: int):
     """(CSRF is checked for every POST by CSRFProtect.)"""
     message = db.get_or_404(MailMessage, message_id)

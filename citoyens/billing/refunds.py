@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 
 from citoyens import audit
 from citoyens.billing.corrections import lock_household
@@ -109,15 +109,19 @@ class OverpaymentToReview:
     balance_cents: int
 
 
-def overpayments_to_review() -> list[OverpaymentToReview]:
-    """Households with an overpayment no one has looked at yet, oldest first. Two queries."""
+def overpayments_to_review(user=None) -> list[OverpaymentToReview]:
+    """Households with an overpayment no one has looked at yet, oldest first; only those
+    `user` may see when given (services.scope). Two queries."""
+    from citoyens.services.scope import household_filter
+
+    scope = household_filter(HouseholdCredit.household_id, user) if user is not None else true()
     rows = db.session.execute(
         select(
             HouseholdCredit.household_id,
             func.sum(HouseholdCredit.amount_cents),
             func.min(HouseholdCredit.created_at),
         )
-        .where(HouseholdCredit.kind == "overpayment", HouseholdCredit.reviewed_at.is_(None))
+        .where(HouseholdCredit.kind == "overpayment", HouseholdCredit.reviewed_at.is_(None), scope)
         .group_by(HouseholdCredit.household_id)
         .order_by(func.min(HouseholdCredit.created_at), HouseholdCredit.household_id)
     ).all()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from babel.dates import format_date
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from citoyens.billing.models import PAYMENT_METHODS, Invoice, Mandate, Payment
@@ -25,6 +25,7 @@ from citoyens.formatting import date_fr
 from citoyens.forms import today_in_paris
 from citoyens.households.models import Household
 from citoyens.pagination import QueuePage
+from citoyens.services.scope import household_filter
 
 STAFF_PAGE_SIZE = 50
 
@@ -370,8 +371,9 @@ class MonthSummary:
         return self.invoiced_cents - self.credited_cents
 
 
-def month_summary(month: date, today: date) -> MonthSummary:
-    """Counts and totals of the month, by status, in one grouped query. Grouped by due date
+def month_summary(month: date, today: date, user=None) -> MonthSummary:
+    """Counts and totals of the month, by status, in one grouped query (only the families
+    `user` may see when given: services.scope). Grouped by due date
     too (a run gives one or two) rather than by a computed "late" flag: an expression with
     a bound parameter in GROUP BY is refused by PostgreSQL with server-side parameters."""
     rows = db.session.execute(
@@ -383,7 +385,10 @@ def month_summary(month: date, today: date) -> MonthSummary:
             func.count(Invoice.id),
             func.coalesce(func.sum(func.abs(Invoice.total_cents)), 0),
         )
-        .where(Invoice.month == month)
+        .where(
+            Invoice.month == month,
+            household_filter(Invoice.household_id, user) if user is not None else true(),
+        )
         .group_by(Invoice.kind, Invoice.status, Invoice.due_on, Invoice.paperless)
     ).all()
     summary = MonthSummary(counts=dict.fromkeys(STATUS_FILTERS, 0))
@@ -410,10 +415,14 @@ def month_invoices(
     page: int = 1,
     today: date,
     per_page: int = STAFF_PAGE_SIZE,
+    user=None,
 ) -> tuple[QueuePage, dict[int, State]]:
     """One page of the month's invoices and credit notes, filtered, by number; and each
-    one's state. Three queries, whatever the page size."""
+    one's state; only the families `user` may see when given (services.scope). Three
+    queries, whatever the page size."""
     conditions = [Invoice.month == month, *_filter_conditions(status, today)]
+    if user is not None:
+        conditions.append(household_filter(Invoice.household_id, user))
     if q:
         conditions.append(_search_condition(q))
     total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
@@ -442,14 +451,16 @@ def month_invoices(
     return QueuePage(items, total, page, per_page), states
 
 
-def paper_invoices(month: date) -> list[Invoice]:
+def paper_invoices(month: date, user=None) -> list[Invoice]:
     """The month's invoices and credit notes of families without "facture en ligne", to print:
-    one family's together, lines loaded. Two queries."""
+    one family's together, lines loaded; only the families `user` may see when given.
+    Two queries."""
+    scope = household_filter(Invoice.household_id, user) if user is not None else true()
     return list(
         db.session.scalars(
             select(Invoice)
             .options(selectinload(Invoice.lines))
-            .where(Invoice.month == month, Invoice.paperless.is_(False))
+            .where(Invoice.month == month, Invoice.paperless.is_(False), scope)
             .order_by(Invoice.addressee, Invoice.household_id, Invoice.kind.desc(), Invoice.number)
         )
     )

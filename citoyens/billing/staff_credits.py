@@ -1,8 +1,9 @@
 """Back office: a household's credit balance (avoir), its movements and refunds, and the
 overpayments to look at ("Trop-perçus à traiter").
 
-Like the invoices, every staff member may read them; only administrators record a refund
-or mark an overpayment as seen (`admin_required`). Each change is a POST with CSRF.
+Like the invoices, an agent reads those of the families they see (`services.scope`, else
+404); only administrators record a refund or mark an overpayment as seen (`admin_required`).
+Each change is a POST with CSRF.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from citoyens.accounts.decorators import admin_required
-from citoyens.admin.blueprint import bp
+from citoyens.admin.blueprint import bp, get_or_404, visible_or_deny
 from citoyens.billing import refunds
 from citoyens.billing.credits import credit_balance
 from citoyens.billing.models import CREDIT_KINDS
 from citoyens.billing.staff_forms import EurosField
-from citoyens.extensions import db
 from citoyens.forms import strip
 from citoyens.households.models import Household
 from citoyens.households.rules import household_names
+from citoyens.services.scope import may_see_household
 from citoyens.transactions import write_transaction
 from citoyens.web import render
 
@@ -51,9 +52,9 @@ class ReviewForm(FlaskForm):
 
 
 def _household_or_404(household_id: int) -> int:
-    if household_id > MAX_ID or db.session.get(Household, household_id) is None:
-        abort(404)
-    return household_id
+    household = get_or_404(Household, household_id)
+    allowed = may_see_household(current_user, household_id)
+    return visible_or_deny(household, allowed, f"household:{household_id}").id
 
 
 def _balance_page(household_id: int, form: RefundForm | None = None, status: int = 200):
@@ -117,7 +118,7 @@ def credit_reviewed(household_id: int):
 
 @bp.get("/factures/trop-percus", endpoint="overpayments")
 def overpayments():
-    items = refunds.overpayments_to_review()
+    items = refunds.overpayments_to_review(current_user)
     return render(
         "admin/credits/overpayments.html",
         items=items,

@@ -1,20 +1,21 @@
 """Back office: invoices. The month's list with filters and totals, one invoice with its
 payments, its PDF, and the batch of paper invoices to print.
 
-Invoices are the commune's finances, not one service's: every staff member may read
-them (the admin blueprint already requires a staff role), whatever services they work
-for. PDF downloads by staff are recorded in the audit trail (who, which invoice/month).
+An agent reads the invoices of the families they see (`services.scope`): another
+family's answers 404 (audited); administrators read them all.
+PDF downloads by staff are recorded in the audit trail (who, which invoice/month).
 """
 
 from __future__ import annotations
 
-from flask import abort, current_app, request, url_for
+from flask import current_app, request, url_for
 from flask_login import current_user
 
 from citoyens import audit
-from citoyens.admin.blueprint import bp
+from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
 from citoyens.billing import payments, pdf, rules
 from citoyens.extensions import db
+from citoyens.services.scope import may_see_household
 from citoyens.web import render
 
 
@@ -39,7 +40,9 @@ def invoices():
     status = status if status in rules.STATUS_FILTERS else ""
     q = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int) or 1
-    page, states = rules.month_invoices(month, status=status, q=q, page=page_number, today=today)
+    page, states = rules.month_invoices(
+        month, status=status, q=q, page=page_number, today=today, user=current_user
+    )
     filters = {"mois": f"{month:%Y-%m}", "statut": status, "q": q}
     return render(
         "admin/invoices/index.html",
@@ -48,7 +51,7 @@ def invoices():
         next_month=rules.shift_month(month, 1),
         page=page,
         states=states,
-        summary=rules.month_summary(month, today),
+        summary=rules.month_summary(month, today, user=current_user),
         chosen=status,
         q=q,
         filters={key: value for key, value in filters.items() if value},
@@ -57,10 +60,9 @@ def invoices():
 
 
 def _invoice_or_404(invoice_id: int):
-    invoice = rules.invoice_for_staff(invoice_id)
-    if invoice is None:
-        abort(404)
-    return invoice
+    invoice = rules.invoice_for_staff(invoice_id) if invoice_id <= MAX_ID else None
+    allowed = invoice is not None and may_see_household(current_user, invoice.household_id)
+    return visible_or_deny(invoice, allowed, f"invoice:{invoice_id}")
 
 
 @bp.get("/factures/<int:invoice_id>", endpoint="invoice")
@@ -93,7 +95,7 @@ def invoice_pdf(invoice_id: int):
 def invoices_paper_pdf():
     """One file with the month's invoices for families without "facture en ligne"."""
     month = _month()
-    batch = rules.paper_invoices(month)
+    batch = rules.paper_invoices(month, user=current_user)
     audit.record(
         "invoices.paper_pdf",
         actor=current_user,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import joinedload
 
 from citoyens.documents.models import DOCUMENT_STATUSES, Document, DocumentType
@@ -206,29 +206,30 @@ def summarize(sections: list[Section]) -> dict:
 # --- Staff ------------------------------------------------------------------------------------
 
 
-def pending_queue(limit: int = 200, households=None) -> list[Document]:
+def pending_queue(limit: int = 200, where=None) -> list[Document]:
     """Current documents waiting for review, oldest first, with their type and person (1 query).
 
-    `households`: a selectable of household ids to keep (see
-    `services.rules.households_visible_to`); None: every household.
+    `where`: a condition on Document keeping what the user may see (see
+    `services.scope.document_filter`); None: every document.
     """
     query = (
         select(Document)
         .options(joinedload(Document.type), joinedload(Document.person))
         .where(Document.status == "pending", Document.replaced_at.is_(None))
     )
-    if households is not None:
-        query = query.where(Document.household_id.in_(households))
+    if where is not None:
+        query = query.where(where)
     return list(db.session.scalars(query.order_by(Document.uploaded_at, Document.id).limit(limit)))
 
 
-def household_history(household_id: int) -> list[Document]:
-    """Every document of the household, replaced ones included, newest first (1 query)."""
+def household_history(household_id: int, where=None) -> list[Document]:
+    """Every document of the household, replaced ones included, newest first (1 query).
+    `where`: as for `pending_queue`."""
     return list(
         db.session.scalars(
             select(Document)
             .options(joinedload(Document.type), joinedload(Document.person))
-            .where(Document.household_id == household_id)
+            .where(Document.household_id == household_id, true() if where is None else where)
             .order_by(Document.uploaded_at.desc(), Document.id.desc())
         )
     )

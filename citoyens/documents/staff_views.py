@@ -11,9 +11,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from citoyens import audit
 from citoyens.accounts.models import User
-from citoyens.admin.blueprint import bp
+from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
 from citoyens.documents.forms import ActivationForm, DocumentTypeForm, ReviewForm
 from citoyens.documents.models import Document, DocumentType
 from citoyens.documents.operations import (
@@ -35,7 +34,7 @@ from citoyens.documents.uploads import file_response
 from citoyens.extensions import db
 from citoyens.households.rules import household_names
 from citoyens.requests.operations import RequestError
-from citoyens.services.rules import households_visible_to, staff_can_see_household
+from citoyens.services.scope import document_filter, may_see_document
 from citoyens.web import render
 
 PREVIEWABLE = {"image/jpeg", "image/png"}
@@ -48,19 +47,16 @@ def page(template: str, *, status: int = 200, **context):
 
 
 def _document_or_404(document_id: int) -> Document:
+    """The document, or 404 (audited when outside the agent's scope: services.scope)."""
+    if document_id > MAX_ID:
+        abort(404)
     document = db.session.scalar(
         select(Document)
         .options(joinedload(Document.type), joinedload(Document.person))
         .where(Document.id == document_id)
     )
-    if document is None:
-        abort(404)
-    if not staff_can_see_household(current_user, document.household_id):
-        # Only staff of a service concerned by the household may see its documents.
-        audit.record("access.denied", actor=current_user, target=f"document:{document.id}")
-        db.session.commit()
-        abort(403)
-    return document
+    allowed = document is not None and may_see_document(current_user, document)
+    return visible_or_deny(document, allowed, f"document:{document_id}")
 
 
 def _open_or_404(document: Document):
@@ -72,9 +68,9 @@ def _open_or_404(document: Document):
 
 @bp.get("/documents")
 def documents():
-    """The queue: current documents waiting for a decision, oldest first (only the
-    households the user may see)."""
-    queue = pending_queue(households=households_visible_to(current_user))
+    """The queue: current documents waiting for a decision, oldest first (only those the
+    user may see)."""
+    queue = pending_queue(where=document_filter(current_user))
     names = household_names(d.household_id for d in queue)
     return page("admin/documents/queue.html", queue=queue, names=names)
 
@@ -86,7 +82,7 @@ def documents_show(document_id: int):
 
 
 def _show(document: Document, form: ReviewForm, status: int = 200):
-    history = household_history(document.household_id)
+    history = household_history(document.household_id, where=document_filter(current_user))
     people_ids = {i for d in history for i in (d.uploaded_by_id, d.reviewed_by_id) if i is not None}
     users = (
         {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(people_ids)))}

@@ -29,6 +29,7 @@ from citoyens.requests.models import Request, RequestEvent
 from citoyens.requests.rules import queue_services
 from citoyens.services.models import Activity, SchoolYear, Service, ServiceDocument
 from citoyens.services.rules import service_ids_for
+from citoyens.services.scope import household_filter
 
 try:
     # Importing the enrolments' operations registers the handlers that mirror a request's
@@ -105,7 +106,7 @@ class QueueFilters:
 def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:
     """The enrolments of the agent's services (every service for administrators), filtered,
     oldest first: the first sent is the first examined. A fixed number of queries."""
-    conditions = []
+    conditions = [household_filter(Enrolment.household_id, user)]
     allowed = service_ids_for(user)
     if allowed is not None:
         conditions.append(Enrolment.service_id.in_(allowed))

@@ -1,17 +1,18 @@
 """Back office: the enrolment queue per service, one enrolment's file, decisions on it,
 and staff enrolling a child themselves.
 
-Every route sits on the admin blueprint (staff only). An agent sees the services
-they work for; another service's enrolment answers 403 and is logged.
+Every route sits on the admin blueprint (staff only). An agent sees the enrolments of the
+services they work for, of families they may see (`services.scope`); any other answers 404
+and is logged. Staff enrol only a family they already see: enrolling is never a way in.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
 from citoyens import audit
-from citoyens.admin.blueprint import bp
+from citoyens.admin.blueprint import MAX_ID, bp, get_or_404, visible_or_deny
 from citoyens.enrolments import staff
 from citoyens.enrolments.change_forms import change_forms
 from citoyens.enrolments.staff_forms import DecisionForm, EnrolForm, QueueFilterForm
@@ -21,7 +22,7 @@ from citoyens.households.models import Household
 from citoyens.households.rules import household_names, search_households
 from citoyens.requests.operations import RequestError
 from citoyens.requests.rules import history
-from citoyens.services.rules import staff_can_see_service
+from citoyens.services import scope
 from citoyens.web import is_htmx_fragment_request, render
 
 
@@ -43,15 +44,14 @@ def enrolment_queue():
 
 
 def _visible_enrolment(enrolment_id: int):
-    """The enrolment, or 404; 403 (and an audit line) when it is another service's."""
-    enrolment = staff.enrolment_for_staff(enrolment_id)
-    if enrolment is None:
-        abort(404)
-    if not staff_can_see_service(current_user, enrolment.service_id):
-        audit.record("access.denied", actor=current_user, target=f"enrolment:{enrolment_id}")
-        db.session.commit()
-        abort(403)
-    return enrolment
+    """The enrolment, or 404 (audited when outside the agent's services or families)."""
+    enrolment = staff.enrolment_for_staff(enrolment_id) if enrolment_id <= MAX_ID else None
+    allowed = (
+        enrolment is not None
+        and scope.may_act_for_service(current_user, enrolment.service_id)
+        and scope.may_see_household(current_user, enrolment.household_id)
+    )
+    return visible_or_deny(enrolment, allowed, f"enrolment:{enrolment_id}")
 
 
 def _page(enrolment, *, form=None, announce=None, error=None, status=200, **change):
@@ -132,10 +132,12 @@ def enrolment_new():
         # First pick the family; the form then belongs to that household.
         query = request.args.get("q", "").strip()[:100]
         query = "".join(ch for ch in query if ch.isprintable())
-        result = search_households(query, page=1, per_page=20) if query else None
+        result = search_households(query, page=1, per_page=20, user=current_user) if query else None
         return render("admin/enrolments/pick_household.html", query=query, result=result)
-    if db.session.get(Household, household_id) is None:
-        abort(404)
+    # Only a family the agent already sees (administrators: any): never a way in.
+    household = get_or_404(Household, household_id)
+    allowed = scope.may_see_household(current_user, household_id)
+    visible_or_deny(household, allowed, f"household:{household_id}")
     children, services, activities, years = staff.enrol_choices(current_user, household_id)
     form = EnrolForm()
     form.set_choices(children, services, activities, years)

@@ -355,12 +355,18 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def search_households(query: str = "", page: int = 1, per_page: int = 25) -> HouseholdSearch:
+def search_households(
+    query: str = "", page: int = 1, per_page: int = 25, *, user=None
+) -> HouseholdSearch:
     """Households whose members' names or e-mails, accounts' e-mails, reference or city
-    contain every word of `query`. Four queries whatever the page size."""
+    contain every word of `query`; only those `user` may see when given (services.scope).
+    Four queries whatever the page size."""
     from citoyens.accounts.models import User
+    from citoyens.services.scope import household_filter
 
     stmt = select(Household)
+    if user is not None:
+        stmt = stmt.where(household_filter(Household.id, user))
     for term in query.split()[:6]:
         like = _like(term)
         stmt = stmt.where(

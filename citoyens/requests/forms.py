@@ -140,12 +140,13 @@ class QueueFilterForm(FlaskForm):
         default="",
     )
 
-    def set_services(self, services) -> None:
+    def set_services(self, services, general: bool = True) -> None:
+        """`general`: offer the queue of requests tied to no service (administrators)."""
         self.service.choices = choices(
             [
                 ("", "Tous mes services"),
                 *((str(s.id), s.name) for s in services),
-                (GENERAL_QUEUE, "Général (sans service)"),
+                *([(GENERAL_QUEUE, "Général (sans service)")] if general else []),
             ]
         )
 

@@ -17,7 +17,6 @@ from citoyens.forms import parse_id
 from citoyens.households.rules import household_names
 from citoyens.pagination import QueuePage
 from citoyens.requests.models import (
-    ADMIN_ONLY_KINDS,
     OPEN_STATUSES,
     REQUEST_STATUSES,
     Request,
@@ -25,6 +24,7 @@ from citoyens.requests.models import (
 )
 from citoyens.services.models import Service
 from citoyens.services.rules import service_ids_for
+from citoyens.services.scope import may_see_request, request_filter
 
 QUEUE_PAGE_SIZE = 30
 GENERAL_QUEUE = "general"  # the filter value for requests without a service
@@ -150,8 +150,8 @@ def _with_history(statement):
 
 
 def staff_may_see(user, request: Request) -> bool:
-    """An account closure is for administrators only; other kinds follow the service."""
-    return user.is_admin or request.kind not in ADMIN_ONLY_KINDS
+    """Administrators: every request; an agent: their services' (`services.scope`)."""
+    return may_see_request(user, request)
 
 
 def request_for_staff(request_id: int) -> Request | None:
@@ -183,14 +183,11 @@ class QueueFilters:
 def staff_queue(user, filters: QueueFilters, per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:
     """The requests an agent may handle, filtered, newest first, one page at a time.
 
-    An agent sees the services they work for plus the general queue (no service);
-    an administrator sees everything. Three queries, whatever the page size.
+    An agent sees the services they work for; the general queue (no service) is for
+    administrators, who see everything (`services.scope.request_filter`). Three queries,
+    whatever the page size.
     """
-    conditions = []
-    allowed = service_ids_for(user)
-    if allowed is not None:
-        conditions.append(Request.service_id.in_(allowed) | Request.service_id.is_(None))
-        conditions.append(Request.kind.not_in(ADMIN_ONLY_KINDS))
+    conditions = [request_filter(user)]
     if filters.service == GENERAL_QUEUE:
         conditions.append(Request.service_id.is_(None))
     elif (service_id := parse_id(filters.service)) is not None:

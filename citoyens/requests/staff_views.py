@@ -1,29 +1,27 @@
 """Back office: the queue of requests, one request's history, and staff actions on it.
 
-Every route sits under /admin (staff only). An agent sees the services they work
-for plus the general queue; another service's request answers 403.
+Every route sits under /admin (staff only). An agent sees the services they work for;
+requests tied to no service are for administrators; any other answers 404 (audited).
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from citoyens import audit
-from citoyens.admin.blueprint import bp
+from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
 from citoyens.extensions import db
 from citoyens.requests import operations as ops
 from citoyens.requests import rules
 from citoyens.requests.forms import DecisionForm, QueueFilterForm, StaffMessageForm
-from citoyens.services.rules import staff_can_see_service
 from citoyens.web import is_htmx_fragment_request, render
 
 
 @bp.get("/demandes", endpoint="requests")
 def request_queue():
     form = QueueFilterForm(formdata=request.args)
-    form.set_services(rules.queue_services(current_user))
+    form.set_services(rules.queue_services(current_user), general=current_user.is_admin)
     filters = form.cleaned()
     page = request.args.get("page", 1, type=int) or 1
     queue = rules.staff_queue(current_user, rules.QueueFilters(**filters, page=page))
@@ -39,17 +37,10 @@ def _optional_url(endpoint: str, **values) -> str | None:
 
 
 def _visible_request(request_id: int):
-    """The request, or 404; 403 (and an audit line) when it is another service's."""
-    req = rules.request_for_staff(request_id)
-    if req is None:
-        abort(404)
-    if not staff_can_see_service(current_user, req.service_id) or not rules.staff_may_see(
-        current_user, req
-    ):
-        audit.record("access.denied", actor=current_user, target=f"request:{request_id}")
-        db.session.commit()
-        abort(403)
-    return req
+    """The request, or 404 (audited when it is not the agent's: `services.scope`)."""
+    req = rules.request_for_staff(request_id) if request_id <= MAX_ID else None
+    allowed = req is not None and rules.staff_may_see(current_user, req)
+    return visible_or_deny(req, allowed, f"request:{request_id}")
 
 
 def _page(req, *, message_form=None, decision_form=None, announce=None, error=None, status=200):

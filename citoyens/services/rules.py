@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, or_, select, union
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.core.models import Commune
 from citoyens.extensions import db
+from citoyens.services import scope
 from citoyens.services.models import (
     Activity,
     EnrolmentWindow,
@@ -71,44 +72,19 @@ def service_ids_for(user) -> set[int] | None:
 
 
 def staff_can_see_service(user, service_id: int | None) -> bool:
-    """Requests without a service sit in the general queue every agent sees."""
-    allowed = service_ids_for(user)
-    return allowed is None or service_id is None or service_id in allowed
+    """Whether the user works for the service; a request tied to no service is for
+    administrators only (DOMAIN.md "Staff and scope"; see `services.scope`)."""
+    return scope.may_act_for_service(user, service_id)
 
 
 def households_visible_to(user):
-    """Households whose documents the user may see: None for administrators (all of them).
-
-    For an agent, a selectable of household ids "concerned" by one of their services: an
-    enrolment (any status) in it, or a request filed with it; plus every household with an
-    open request in the general queue (no service: removals, document reviews), which every
-    agent works on. Usable in `column.in_(...)`; it runs no query by itself.
-    """
-    if user.is_admin:
-        return None
-    from citoyens.enrolments.models import Enrolment
-    from citoyens.requests.models import OPEN_STATUSES, Request
-
-    services = select(StaffService.service_id).where(StaffService.user_id == user.id)
-    return union(
-        select(Enrolment.household_id).where(Enrolment.service_id.in_(services)),
-        select(Request.household_id).where(Request.service_id.in_(services)),
-        select(Request.household_id).where(
-            Request.service_id.is_(None), Request.status.in_(OPEN_STATUSES)
-        ),
-    )
+    """Household ids the user may see (`services.scope.household_ids_visible_to`)."""
+    return scope.household_ids_visible_to(user)
 
 
 def staff_can_see_household(user, household_id: int) -> bool:
-    """Whether the user may see the household's documents (administrators: always; 1 query)."""
-    visible = households_visible_to(user)
-    if visible is None:
-        return True
-    ids = visible.subquery()
-    found = db.session.scalar(
-        select(ids.c.household_id).where(ids.c.household_id == household_id).limit(1)
-    )
-    return found is not None
+    """Whether the user may see the household (`services.scope.may_see_household`)."""
+    return scope.may_see_household(user, household_id)
 
 
 # --- School years and enrolment windows ------------------------------------------------------

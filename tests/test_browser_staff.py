@@ -135,6 +135,13 @@ def test_import_the_sample_then_give_an_agent_the_canteen(live_server, chromium)
     expect(overview).to_contain_text("Repas du midi")
     expect(overview).not_to_contain_text("Accueil du soir")
     expect(overview).not_to_contain_text("Mercredi journée")
+    # Families: those enrolled at the canteen (Garnier), not a Goulidons-only one (Guérin).
+    agent.goto("/admin/familles")
+    families = agent.locator("#resultats")
+    expect(families).to_contain_text("Garnier")
+    expect(families).not_to_contain_text("Guérin")
+    assert agent.goto("/admin/familles?q=Gu%C3%A9rin").ok
+    expect(agent.locator("#resultats")).to_contain_text("Aucune famille")
     assert agent.goto("/admin/equipe").status == 403
     assert agent.goto("/admin/familles/import").status == 403
     screenshot(agent, "staff-agent")

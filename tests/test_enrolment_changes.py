@@ -254,7 +254,8 @@ def test_agent_of_another_service_cannot_change_it(app, client, auth, parent):
     assign_staff(app, agent.id, other.service_id)
     auth.login(agent)
     path = f"/admin/inscriptions/{enrolment_id}/fin"
-    assert post(client, path, {"fin-ends_on": "30/09/2030"}).status_code == 403
+    # Outside the agent's scope: not found (services.scope), like every other staff page.
+    assert post(client, path, {"fin-ends_on": "30/09/2030"}).status_code == 404
     with app.app_context():
         assert db.session.get(Enrolment, enrolment_id).status == "accepted"
 

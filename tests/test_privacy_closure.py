@@ -128,8 +128,12 @@ def test_accepting_closes_the_household_ends_sessions_and_keeps_invoices(app, pa
         users = list(db.session.scalars(select(User).where(User.household_id == household.id)))
         assert len(users) == 2 and not any(user.active for user in users)
         assert db.session.get(Invoice, invoice_id).status == "issued"  # still due, kept
-        mail = db.session.scalar(select(MailMessage).where(MailMessage.kind == "account-closed"))
-        assert mail.recipient == parent.email
+        # Each account of the household is told (no order between the two rows).
+        closed_mails = db.session.scalars(
+            select(MailMessage).where(MailMessage.kind == "account-closed")
+        ).all()
+        assert sorted(m.recipient for m in closed_mails) == sorted([parent.email, "second@example.org"])
+        [mail] = [m for m in closed_mails if m.recipient == parent.email]
         assert "14,00" in mail.body_text and "restent à payer" in mail.body_text
         assert "10 ans" in mail.body_text
         note = db.session.scalar(

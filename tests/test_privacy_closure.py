@@ -132,7 +132,9 @@ def test_accepting_closes_the_household_ends_sessions_and_keeps_invoices(app, pa
         closed_mails = db.session.scalars(
             select(MailMessage).where(MailMessage.kind == "account-closed")
         ).all()
-        assert sorted(m.recipient for m in closed_mails) == sorted([parent.email, "second@example.org"])
+        assert sorted(m.recipient for m in closed_mails) == sorted(
+            [parent.email, "second@example.org"]
+        )
         [mail] = [m for m in closed_mails if m.recipient == parent.email]
         assert "14,00" in mail.body_text and "restent à payer" in mail.body_text
         assert "10 ans" in mail.body_text

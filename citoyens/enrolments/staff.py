@@ -20,8 +20,8 @@ from citoyens.documents.rules import DocumentLine, current_documents, line_for, 
 from citoyens.enrolments.models import ENROLMENT_STATUSES, Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.forms import parse_id
+from citoyens.households.directory import household_names
 from citoyens.households.models import Household, HouseholdMember, Person
-from citoyens.households.rules import household_names
 from citoyens.mail import absolute_url
 from citoyens.pagination import QueuePage
 from citoyens.requests import operations as request_ops

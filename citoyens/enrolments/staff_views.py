@@ -18,8 +18,8 @@ from citoyens.enrolments.change_forms import change_forms
 from citoyens.enrolments.staff_forms import DecisionForm, EnrolForm, QueueFilterForm
 from citoyens.extensions import db
 from citoyens.forms import parse_id
+from citoyens.households.directory import household_names, search_households
 from citoyens.households.models import Household
-from citoyens.households.rules import household_names, search_households
 from citoyens.requests.operations import RequestError
 from citoyens.requests.rules import history
 from citoyens.services import scope

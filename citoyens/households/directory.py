@@ -1,6 +1,7 @@
 """Households as staff find them: search, a household's full record, and names for households.
 
-Fixed number of queries whatever the page size."""
+Fixed number of queries whatever the page size.
+"""
 
 from __future__ import annotations
 

@@ -19,13 +19,12 @@ from citoyens.households import operations as ops  # also registers the removal 
 from citoyens.households.forms import (
     INLINE_SKIPPED_TYPES,
     MEMBER_FORMS,
-    AcceptInvitationForm,
     ChildForm,
     HouseholdForm,
-    InviteForm,
     QuotientDeclarationForm,
     RemovalForm,
 )
+from citoyens.households.invitation_forms import AcceptInvitationForm, InviteForm
 from citoyens.households.models import Household, Person
 from citoyens.web import is_htmx_fragment_request, render
 

@@ -18,8 +18,8 @@ from citoyens.accounts.decorators import admin_required
 from citoyens.admin.blueprint import bp
 from citoyens.extensions import db
 from citoyens.households.models import HouseholdMember, Person
-from citoyens.services.forms import SCHOOL_FIELDS, ActivationForm, SchoolForm
 from citoyens.services.models import SCHOOL_KINDS, School
+from citoyens.services.school_forms import SCHOOL_FIELDS, ActivationForm, SchoolForm
 from citoyens.web import render
 
 # Ids beyond a 32-bit integer would make PostgreSQL fail instead of answering 404.

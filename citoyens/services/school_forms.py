@@ -10,8 +10,8 @@ from wtforms.validators import AnyOf, InputRequired, ValidationError
 from citoyens.extensions import db
 from citoyens.forms import optional_text, required_text, strip
 from citoyens.services.models import SCHOOL_KINDS, School
+from citoyens.services.school_rules import SCHOOL_FIELDS
 
-SCHOOL_FIELDS = ("name", "kind", "address", "canteen_contact")
 CANTEEN_CONTACT_MISSING = "Indiquez qui gère la cantine (OGEC) pour une école privée."
 DUPLICATE_NAME = "Ce nom d'école existe déjà."
 

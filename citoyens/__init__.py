@@ -110,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.requests import staff_views as requests_staff  # noqa: F401
     from citoyens.requests.views import bp as requests_bp
     from citoyens.reservations import (  # noqa: F401 (routes on the reservations and admin bps)
+        day_views,
         plan_views,
         staff_calendar,
         staff_days,

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from citoyens.billing import rules
+from citoyens.billing import invoice_list, rules
 from citoyens.billing.models import Invoice, InvoiceLine, Payment
 from citoyens.billing.money import euros
 from citoyens.core.models import AuditEvent
@@ -454,12 +454,12 @@ def test_month_list_defaults_to_the_latest_month_invoiced(app):
 
 
 def test_month_list_is_paginated(app):
-    households = bare_households(app, rules.STAFF_PAGE_SIZE + 1)
+    households = bare_households(app, invoice_list.STAFF_PAGE_SIZE + 1)
     for household in households:
         make_invoice(app, household, month=SEPT)
     client, _agent = staff_client(app)
     first = page_text(client.get("/admin/factures?mois=2030-09"))
-    assert f"{rules.STAFF_PAGE_SIZE + 1} documents" in first and "page 1 sur 2" in first
+    assert f"{invoice_list.STAFF_PAGE_SIZE + 1} documents" in first and "page 1 sur 2" in first
     second = client.get("/admin/factures?mois=2030-09&page=2").get_data(as_text=True)
     assert second.count('<td class="inv-num">') == 1
 

@@ -1,6 +1,6 @@
-"""Invoices, read side: a household's statement (invoices, balance, payments), one invoice's
-details, and the staff's month list. Plain queries, no HTTP; each page runs a fixed number
-of queries whatever the number of invoices.
+"""Invoices, read side: a household's statement (invoices, balance, payments) and one
+invoice's details; the staff's month list is in billing.invoice_list. Plain queries, no
+HTTP; each page runs a fixed number of queries whatever the number of invoices.
 
 Balance due: for each invoice still "issued", its total minus the credit notes that correct
 it and minus the payments not rejected (never below zero); a credit note that corrects no
@@ -12,11 +12,11 @@ sign their row carries (`signed_total`).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from babel.dates import format_date
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from citoyens.billing.models import PAYMENT_METHODS, Invoice, Mandate, Payment
@@ -24,10 +24,6 @@ from citoyens.extensions import db
 from citoyens.formatting import date_fr
 from citoyens.forms import today_in_paris
 from citoyens.households.models import Household
-from citoyens.pagination import QueuePage
-from citoyens.services.scope import household_filter
-
-STAFF_PAGE_SIZE = 50
 
 
 def today() -> date:
@@ -311,156 +307,4 @@ def original_numbers(invoices: list[Invoice]) -> dict[int, str]:
         return {}
     return dict(
         db.session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(ids))).all()
-    )
-
-
-# --- Staff: the month's invoices ----------------------------------------------------------------
-
-
-def parse_month(value: str | None) -> date | None:
-    """ "2026-09" → 1 September 2026; anything else → None."""
-    value = (value or "").strip()
-    if len(value) != 7 or value[4] != "-" or not value.replace("-", "").isdigit():
-        return None
-    year, month = int(value[:4]), int(value[5:])
-    if not (2000 <= year <= 2200 and 1 <= month <= 12):
-        return None
-    return date(year, month, 1)
-
-
-def latest_month() -> date | None:
-    return db.session.scalar(select(func.max(Invoice.month)))
-
-
-def shift_month(month: date, months: int) -> date:
-    index = month.year * 12 + month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _filter_conditions(status: str, today: date) -> list:
-    if status == "credit":
-        return [Invoice.kind == "credit"]
-    if status == "issued":
-        return [Invoice.kind == "invoice", Invoice.status == "issued", Invoice.due_on >= today]
-    if status == "overdue":
-        return [Invoice.kind == "invoice", Invoice.status == "issued", Invoice.due_on < today]
-    if status in STATUS_FILTERS:
-        return [Invoice.kind == "invoice", Invoice.status == status]
-    return []
-
-
-def _search_condition(q: str):
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return or_(
-        Invoice.number.ilike(pattern, escape="\\"), Invoice.addressee.ilike(pattern, escape="\\")
-    )
-
-
-@dataclass
-class MonthSummary:
-    counts: dict[str, int] = field(default_factory=dict)  # per STATUS_FILTERS key
-    invoice_count: int = 0
-    invoiced_cents: int = 0
-    credit_count: int = 0
-    credited_cents: int = 0
-    paper_count: int = 0  # invoices and credit notes to print
-
-    @property
-    def net_cents(self) -> int:
-        return self.invoiced_cents - self.credited_cents
-
-
-def month_summary(month: date, today: date, user=None) -> MonthSummary:
-    """Counts and totals of the month, by status, in one grouped query (only the families
-    `user` may see when given: services.scope). Grouped by due date
-    too (a run gives one or two) rather than by a computed "late" flag: an expression with
-    a bound parameter in GROUP BY is refused by PostgreSQL with server-side parameters."""
-    rows = db.session.execute(
-        select(
-            Invoice.kind,
-            Invoice.status,
-            Invoice.due_on,
-            Invoice.paperless,
-            func.count(Invoice.id),
-            func.coalesce(func.sum(func.abs(Invoice.total_cents)), 0),
-        )
-        .where(
-            Invoice.month == month,
-            household_filter(Invoice.household_id, user) if user is not None else true(),
-        )
-        .group_by(Invoice.kind, Invoice.status, Invoice.due_on, Invoice.paperless)
-    ).all()
-    summary = MonthSummary(counts=dict.fromkeys(STATUS_FILTERS, 0))
-    for kind, status, due_on, paperless, count, total in rows:
-        if not paperless:
-            summary.paper_count += count
-        if kind == "credit":
-            summary.counts["credit"] += count
-            summary.credit_count += count
-            summary.credited_cents += total
-            continue
-        summary.invoice_count += count
-        summary.invoiced_cents += total
-        key = "overdue" if status == "issued" and due_on < today else status
-        summary.counts[key] = summary.counts.get(key, 0) + count
-    return summary
-
-
-def month_invoices(
-    month: date,
-    *,
-    status: str = "",
-    q: str = "",
-    page: int = 1,
-    today: date,
-    per_page: int = STAFF_PAGE_SIZE,
-    user=None,
-) -> tuple[QueuePage, dict[int, State]]:
-    """One page of the month's invoices and credit notes, filtered, by number; and each
-    one's state; only the families `user` may see when given (services.scope). Three
-    queries, whatever the page size."""
-    conditions = [Invoice.month == month, *_filter_conditions(status, today)]
-    if user is not None:
-        conditions.append(household_filter(Invoice.household_id, user))
-    if q:
-        conditions.append(_search_condition(q))
-    total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
-    items = list(
-        db.session.scalars(
-            select(Invoice)
-            .where(*conditions)
-            .order_by(Invoice.number, Invoice.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
-    paid_on: dict[int, datetime] = {}
-    if items:
-        last_paid = func.max(Payment.paid_at).label("last_paid")
-        paid_on = dict(
-            db.session.execute(
-                select(Payment.invoice_id, last_paid)
-                .where(Payment.invoice_id.in_([i.id for i in items]), Payment.rejected_at.is_(None))
-                .group_by(Payment.invoice_id)
-            ).all()
-        )
-    states = {i.id: invoice_state(i, today=today, paid_on=paid_on.get(i.id)) for i in items}
-    return QueuePage(items, total, page, per_page), states
-
-
-def paper_invoices(month: date, user=None) -> list[Invoice]:
-    """The month's invoices and credit notes of families without "facture en ligne", to print:
-    one family's together, lines loaded; only the families `user` may see when given.
-    Two queries."""
-    scope = household_filter(Invoice.household_id, user) if user is not None else true()
-    return list(
-        db.session.scalars(
-            select(Invoice)
-            .options(selectinload(Invoice.lines))
-            .where(Invoice.month == month, Invoice.paperless.is_(False), scope)
-            .order_by(Invoice.addressee, Invoice.household_id, Invoice.kind.desc(), Invoice.number)
-        )
     )

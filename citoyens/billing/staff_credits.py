@@ -21,8 +21,8 @@ from citoyens.billing.credits import credit_balance
 from citoyens.billing.models import CREDIT_KINDS
 from citoyens.billing.staff_forms import EurosField
 from citoyens.forms import strip
+from citoyens.households.directory import household_names
 from citoyens.households.models import Household
-from citoyens.households.rules import household_names
 from citoyens.services.scope import may_see_household
 from citoyens.transactions import write_transaction
 from citoyens.web import render

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
-from citoyens.billing import payments, pdf, rules
+from citoyens.billing import invoice_list, payments, pdf, rules
 from citoyens.extensions import db
 from citoyens.services.scope import may_see_household
 from citoyens.web import render
@@ -26,9 +26,11 @@ def _optional_url(endpoint: str, **values) -> str | None:
 
 def _month():
     """The month asked for (?mois=2026-09); else the latest month invoiced; else the last."""
-    month = rules.parse_month(request.args.get("mois"))
+    month = invoice_list.parse_month(request.args.get("mois"))
     if month is None:
-        month = rules.latest_month() or rules.shift_month(rules.today().replace(day=1), -1)
+        month = invoice_list.latest_month() or invoice_list.shift_month(
+            rules.today().replace(day=1), -1
+        )
     return month
 
 
@@ -40,18 +42,18 @@ def invoices():
     status = status if status in rules.STATUS_FILTERS else ""
     q = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int) or 1
-    page, states = rules.month_invoices(
+    page, states = invoice_list.month_invoices(
         month, status=status, q=q, page=page_number, today=today, user=current_user
     )
     filters = {"mois": f"{month:%Y-%m}", "statut": status, "q": q}
     return render(
         "admin/invoices/index.html",
         month=month,
-        previous_month=rules.shift_month(month, -1),
-        next_month=rules.shift_month(month, 1),
+        previous_month=invoice_list.shift_month(month, -1),
+        next_month=invoice_list.shift_month(month, 1),
         page=page,
         states=states,
-        summary=rules.month_summary(month, today, user=current_user),
+        summary=invoice_list.month_summary(month, today, user=current_user),
         chosen=status,
         q=q,
         filters={key: value for key, value in filters.items() if value},
@@ -95,7 +97,7 @@ def invoice_pdf(invoice_id: int):
 def invoices_paper_pdf():
     """One file with the month's invoices for families without "facture en ligne"."""
     month = _month()
-    batch = rules.paper_invoices(month, user=current_user)
+    batch = invoice_list.paper_invoices(month, user=current_user)
     audit.record(
         "invoices.paper_pdf",
         actor=current_user,

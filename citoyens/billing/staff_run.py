@@ -25,7 +25,7 @@ from citoyens.core.models import JOB_RUN_STATUSES, JobRun
 from citoyens.extensions import db
 from citoyens.formatting import month_fr
 from citoyens.forms import today_in_paris
-from citoyens.households.rules import household_names
+from citoyens.households.directory import household_names
 from citoyens.transactions import write_transaction
 from citoyens.web import render
 

@@ -32,7 +32,7 @@ from citoyens.documents.rules import (
 )
 from citoyens.documents.uploads import file_response
 from citoyens.extensions import db
-from citoyens.households.rules import household_names
+from citoyens.households.directory import household_names
 from citoyens.requests.operations import RequestError
 from citoyens.services.scope import document_filter, may_see_document
 from citoyens.web import render

@@ -19,7 +19,8 @@ from wtforms import (
 from wtforms.validators import InputRequired, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from citoyens.enrolments.staff import QUEUE_STATUSES, REFUSAL_REASON_MISSING
+from citoyens.enrolments.decisions import REFUSAL_REASON_MISSING
+from citoyens.enrolments.staff import QUEUE_STATUSES
 from citoyens.forms import IntegerField
 from citoyens.requests.forms import StatusButtonsForm, clean_text, message_field, plain_text
 

@@ -13,13 +13,13 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.admin.blueprint import MAX_ID, bp, get_or_404, visible_or_deny
-from citoyens.enrolments import staff
+from citoyens.enrolments import decisions, staff
 from citoyens.enrolments.change_forms import change_forms
 from citoyens.enrolments.staff_forms import DecisionForm, EnrolForm, QueueFilterForm
 from citoyens.extensions import db
 from citoyens.forms import parse_id
+from citoyens.households.directory import household_names, search_households
 from citoyens.households.models import Household
-from citoyens.households.rules import household_names, search_households
 from citoyens.requests.operations import RequestError
 from citoyens.requests.rules import history
 from citoyens.services import scope
@@ -105,7 +105,7 @@ def enrolment_decision(enrolment_id: int):
         )
     decision = form.chosen_status()
     try:
-        staff.decide(
+        decisions.decide(
             enrolment, decision, actor=current_user._get_current_object(), message=form.message.data
         )
     except RequestError as exc:
@@ -138,14 +138,14 @@ def enrolment_new():
     household = get_or_404(Household, household_id)
     allowed = scope.may_see_household(current_user, household_id)
     visible_or_deny(household, allowed, f"household:{household_id}")
-    children, services, activities, years = staff.enrol_choices(current_user, household_id)
+    children, services, activities, years = decisions.enrol_choices(current_user, household_id)
     form = EnrolForm()
     form.set_choices(children, services, activities, years)
     problems: list[str] = []
-    available = staff.staff_enrol_available()
+    available = decisions.staff_enrol_available()
     if available and form.validate_on_submit():
         try:
-            enrolment = staff.staff_enrol(
+            enrolment = decisions.staff_enrol(
                 household_id,
                 form.child.data,
                 form.service.data,
@@ -154,7 +154,7 @@ def enrolment_new():
                 actor=current_user._get_current_object(),
                 place=form.place(),
             )
-        except staff.enrol_errors() as exc:
+        except decisions.enrol_errors() as exc:
             # EnrolmentError lists what is missing; RequestError says why.
             db.session.rollback()
             problems = list(getattr(exc, "problems", None) or [str(exc)])

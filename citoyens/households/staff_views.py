@@ -15,8 +15,8 @@ from flask_login import current_user
 from citoyens.accounts.decorators import admin_required
 from citoyens.admin.blueprint import bp, get_or_404, visible_or_deny
 from citoyens.extensions import db
+from citoyens.households import directory, rules
 from citoyens.households import operations as household_ops
-from citoyens.households import rules
 from citoyens.households.forms import QuotientForm
 from citoyens.households.models import Household
 from citoyens.services.scope import may_see_household
@@ -31,12 +31,14 @@ def households():
     # Control characters (NUL) never reach the database: PostgreSQL refuses them.
     query = CONTROL.sub("", request.args.get("q", "")).strip()[:100]
     page = request.args.get("page", 1, type=int) or 1
-    result = rules.search_households(query, page=max(1, page), per_page=PER_PAGE, user=current_user)
+    result = directory.search_households(
+        query, page=max(1, page), per_page=PER_PAGE, user=current_user
+    )
     return render("admin/households/index.html", block="results", result=result, query=query)
 
 
 def _show(household_id: int, form: QuotientForm, status: int = 200):
-    record = rules.household_record(household_id)
+    record = directory.household_record(household_id)
     if record is None:
         abort(404)
     return render(

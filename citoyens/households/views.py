@@ -14,18 +14,17 @@ from sqlalchemy.exc import IntegrityError
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db, limiter
 from citoyens.forms import today_in_paris
+from citoyens.households import invitations, quotient, rules
 from citoyens.households import operations as ops  # also registers the removal decision
-from citoyens.households import quotient, rules
 from citoyens.households.forms import (
     INLINE_SKIPPED_TYPES,
     MEMBER_FORMS,
-    AcceptInvitationForm,
     ChildForm,
     HouseholdForm,
-    InviteForm,
     QuotientDeclarationForm,
     RemovalForm,
 )
+from citoyens.households.invitation_forms import AcceptInvitationForm, InviteForm
 from citoyens.households.models import Household, Person
 from citoyens.web import is_htmx_fragment_request, render
 
@@ -307,7 +306,7 @@ def invite():
     error = None
     if form.validate_on_submit():
         try:
-            invitation = ops.invite_adult(
+            invitation = invitations.invite_adult(
                 current_user.household_id,
                 form.email.data,
                 actor=current_user,
@@ -339,7 +338,7 @@ def invite():
 @accept_limit
 def accept_invitation(token: str):
     """Public: the signed link is the credential. GET shows the form; only POST acts."""
-    invitation = ops.invitation_for_token(token)
+    invitation = invitations.invitation_for_token(token)
     if invitation is None:
         return render("households/accept_invitation.html", invalid=True, status=404)
     if current_user.is_authenticated:
@@ -347,7 +346,7 @@ def accept_invitation(token: str):
     form = AcceptInvitationForm(email=invitation.email)
     if form.validate_on_submit():
         try:
-            ops.accept_invitation(invitation, form.password.data)
+            invitations.accept_invitation(invitation, form.password.data)
             db.session.commit()
         except (ops.HouseholdError, IntegrityError):
             db.session.rollback()

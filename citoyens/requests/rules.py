@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.extensions import db
 from citoyens.forms import parse_id
-from citoyens.households.rules import household_names
+from citoyens.households.directory import household_names
 from citoyens.pagination import QueuePage
 from citoyens.requests.models import (
     OPEN_STATUSES,

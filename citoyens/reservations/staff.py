@@ -18,8 +18,8 @@ from citoyens.enrolments.models import Enrolment, EnrolmentActivity
 from citoyens.extensions import db
 from citoyens.formatting import day_fr, month_fr
 from citoyens.forms import PARIS, parse_query_month, parse_query_week
+from citoyens.households.directory import household_names
 from citoyens.households.models import Person
-from citoyens.households.rules import household_names
 from citoyens.reservations import rules
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.services.models import CLASS_LEVELS, Activity, Service, StaffService

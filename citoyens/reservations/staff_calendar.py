@@ -27,6 +27,7 @@ from citoyens.extensions import db
 from citoyens.forms import parse_id, today_in_paris
 from citoyens.reservations import closures as ops
 from citoyens.reservations.calendar import off_calendar_bookings, seed_holidays
+from citoyens.reservations.days_overview import days_overview
 from citoyens.reservations.models import HOLIDAY_KINDS, Closure, Holiday
 from citoyens.reservations.staff_forms import ClosureForm, HolidayForm
 from citoyens.services import rules
@@ -102,7 +103,7 @@ def calendar():
 
 
 def _calendar_page(years, year, form, status: int = 200):
-    overview = ops.days_overview(year) if year else []
+    overview = days_overview(year) if year else []
     off_calendar = off_calendar_bookings(year, rules.service_ids_for(current_user)) if year else []
     return render(
         "admin/calendar/index.html",

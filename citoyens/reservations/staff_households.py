@@ -16,8 +16,8 @@ from citoyens import audit
 from citoyens.admin.blueprint import bp, deny, visible_or_deny
 from citoyens.extensions import db
 from citoyens.forms import parse_id
+from citoyens.households.directory import household_names
 from citoyens.households.models import Household
-from citoyens.households.rules import household_names
 from citoyens.reservations import operations as ops
 from citoyens.reservations import staff
 from citoyens.reservations.models import Booking

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from wtforms import (
     BooleanField,
     DateField,
-    HiddenField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -19,7 +15,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import AnyOf, InputRequired, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from citoyens.documents.models import DocumentType
@@ -39,72 +35,11 @@ from citoyens.services.models import (
     ACTIVITY_UNITS,
     CALENDAR_KINDS,
     CLASS_LEVELS,
-    SCHOOL_KINDS,
     SERVICE_CATEGORIES,
     Activity,
-    School,
-    SchoolYear,
     Service,
 )
 from citoyens.services.operations import ACTIVITY_FIELDS, SERVICE_FIELDS
-
-SCHOOL_FIELDS = ("name", "kind", "address", "canteen_contact")
-CANTEEN_CONTACT_MISSING = "Indiquez qui gère la cantine (OGEC) pour une école privée."
-DUPLICATE_NAME = "Ce nom d'école existe déjà."
-
-
-class SchoolForm(FlaskForm):
-    """A school: its name, public or private, and for a private one who runs the canteen."""
-
-    name = StringField("Nom de l'école", filters=[strip], validators=required_text("Le nom", 120))
-    kind = RadioField(
-        "Type d'école",
-        choices=[SelectChoice(value, label) for value, label in SCHOOL_KINDS.items()],
-        default="public",
-        invalid_choice_message="Choisissez « Publique » ou « Privée ».",
-    )
-    address = StringField("Adresse", filters=[strip], validators=optional_text("L'adresse", 255))
-    canteen_contact = StringField(
-        "Gestion de la cantine",
-        description="Obligatoire pour une école privée : l'OGEC ou la personne qui gère "
-        "la restauration scolaire, avec un moyen de la joindre. Affiché aux familles.",
-        filters=[strip],
-        validators=optional_text("La gestion de la cantine", 255),
-    )
-
-    def __init__(self, *args, school_id: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._school_id = school_id
-
-    def validate(self, extra_validators=None) -> bool:
-        # Not a validate_<field> method: Optional() on an empty contact would skip it.
-        valid = super().validate(extra_validators)
-        contact = self.canteen_contact
-        if self.kind.data == "private" and not contact.data and not contact.errors:
-            contact.errors.append(CANTEEN_CONTACT_MISSING)
-            valid = False
-        return valid
-
-    def validate_name(self, field):
-        # Compared in Python: SQLite's lower() ignores accents' case ("École" / "école"),
-        # and the list of schools is a few dozen rows.
-        wanted = field.data.casefold()
-        query = select(School.id, School.name)
-        if self._school_id is not None:
-            query = query.where(School.id != self._school_id)
-        if any(name.casefold() == wanted for _id, name in db.session.execute(query)):
-            raise ValidationError(DUPLICATE_NAME)
-
-    def values(self) -> dict:
-        """What the operations take: empty optional texts become None."""
-        return {name: self[name].data or None for name in SCHOOL_FIELDS}
-
-
-class ActivationForm(FlaskForm):
-    """Offer a school again (1) or no more (0): explicit, so a double click is harmless."""
-
-    active = HiddenField(validators=[InputRequired(), AnyOf(["0", "1"])])
-
 
 # --- Services, activities, school years and enrolment windows (issue 4) ---------------------
 
@@ -122,8 +57,6 @@ TIME_FORMATS = ["%H:%M", "%H:%M:%S", "%Hh%M"]
 INVALID_TIME = "Saisissez une heure valide, par exemple 08:30."
 INVALID_NUMBER = "Saisissez un nombre entier, par exemple 12."
 DUPLICATE_CODE = "Ce code est déjà utilisé par un autre service."
-DUPLICATE_YEAR = "Cette année scolaire existe déjà."
-BAD_YEAR_NAME = "Le nom s'écrit avec deux années qui se suivent, par exemple « 2026-2027 »."
 MAX_AGE_MONTHS = 240
 
 
@@ -385,102 +318,3 @@ class ActivityForm(FlaskForm):
         data["unit"] = activity.unit or ""
         data["exclusion_set_id"] = activity.exclusion_set_id
         return data
-
-
-SCHOOL_YEAR_NAME = re.compile(r"^([0-9]{4})-([0-9]{4})\Z")
-
-
-def school_year_bounds(first_year: int) -> tuple[date, date]:
-    """The default dates of a school year: 1 September to 31 August (DOMAIN.md)."""
-    return date(first_year, 9, 1), date(first_year + 1, 8, 31)
-
-
-class SchoolYearForm(FlaskForm):
-    """A school year: "2026-2027", from 1 September to 31 August unless staff say otherwise."""
-
-    name = StringField(
-        "Année scolaire",
-        description="Par exemple 2026-2027.",
-        filters=[strip],
-        validators=[required("Le nom de l'année scolaire"), max_length(9, "Le nom")],
-        render_kw={"inputmode": "numeric", "maxlength": 9},
-    )
-    starts_on = date_field(
-        "Premier jour",
-        "Le premier jour",
-        is_required=False,
-        description="Laissez vide pour le 1er septembre.",
-    )
-    ends_on = date_field(
-        "Dernier jour",
-        "Le dernier jour",
-        is_required=False,
-        description="Laissez vide pour le 31 août.",
-    )
-
-    def __init__(self, *args, school_year_id: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._school_year_id = school_year_id
-
-    def validate_name(self, field):
-        match = SCHOOL_YEAR_NAME.match(field.data or "")
-        if not match or int(match.group(2)) != int(match.group(1)) + 1:
-            raise ValidationError(BAD_YEAR_NAME)
-        if not 2000 <= int(match.group(1)) <= 2098:
-            raise ValidationError(BAD_YEAR_NAME)
-        query = select(SchoolYear.id).where(SchoolYear.name == field.data)
-        if self._school_year_id is not None:
-            query = query.where(SchoolYear.id != self._school_year_id)
-        if db.session.scalar(query) is not None:
-            raise ValidationError(DUPLICATE_YEAR)
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        if not valid:
-            return False
-        first = int(self.name.data[:4])
-        default_start, default_end = school_year_bounds(first)
-        self.starts_on.data = self.starts_on.data or default_start
-        self.ends_on.data = self.ends_on.data or default_end
-        starts, ends = self.starts_on.data, self.ends_on.data
-        if ends <= starts:
-            self.ends_on.errors.append("Le dernier jour doit être après le premier jour.")
-            return False
-        if starts.year != first:
-            self.starts_on.errors.append(f"Le premier jour doit être en {first}.")
-            valid = False
-        if ends.year != first + 1:
-            self.ends_on.errors.append(f"Le dernier jour doit être en {first + 1}.")
-            valid = False
-        return valid
-
-    def values(self) -> dict:
-        return {
-            "name": self.name.data,
-            "starts_on": self.starts_on.data,
-            "ends_on": self.ends_on.data,
-        }
-
-
-class EnrolmentWindowForm(FlaskForm):
-    """When families may send enrolments to one service for one school year."""
-
-    school_year_id = SelectField(
-        "Année scolaire",
-        coerce=int,
-        choices=[],
-        validate_choice=True,
-        invalid_choice_message="Choisissez une année scolaire de la liste.",
-        invalid_value_message="Choisissez une année scolaire de la liste.",
-    )
-    opens_on = date_field("Ouverture des inscriptions", "La date d'ouverture")
-    closes_on = date_field("Clôture des inscriptions", "La date de clôture")
-
-    def __init__(self, *args, school_years=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.school_year_id.choices = [SelectChoice(y.id, y.name) for y in school_years]
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        message = "La date de clôture ne peut pas précéder la date d'ouverture."
-        return in_order(self.opens_on, self.closes_on, message) and valid

@@ -17,16 +17,7 @@ from citoyens.forms import parse_id, today_in_paris
 from citoyens.reservations import exclusions
 from citoyens.reservations.capacity import days_over_capacity
 from citoyens.services import operations, rules
-from citoyens.services.forms import (
-    WEEKDAYS,
-    ActivationForm,
-    ActivityForm,
-    EnrolmentWindowForm,
-    NewServiceForm,
-    SchoolYearForm,
-    ServiceForm,
-    school_year_bounds,
-)
+from citoyens.services.forms import WEEKDAYS, ActivityForm, NewServiceForm, ServiceForm
 from citoyens.services.models import (
     ACTIVITY_UNITS,
     CALENDAR_KINDS,
@@ -36,6 +27,8 @@ from citoyens.services.models import (
     SchoolYear,
     Service,
 )
+from citoyens.services.school_forms import ActivationForm
+from citoyens.services.year_forms import EnrolmentWindowForm, SchoolYearForm, school_year_bounds
 from citoyens.transactions import write_transaction
 from citoyens.web import render
 

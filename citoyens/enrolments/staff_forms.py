@@ -22,15 +22,23 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from citoyens.enrolments.decisions import REFUSAL_REASON_MISSING
 from citoyens.enrolments.staff import QUEUE_STATUSES
 from citoyens.forms import IntegerField
-from citoyens.requests.forms import StatusButtonsForm, clean_text, message_field, plain_text
+from citoyens.requests.forms import (
+    FilterForm,
+    StatusButtonsForm,
+    clean_text,
+    message_field,
+    plain_text,
+)
 
 
 def _choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class QueueFilterForm(FlaskForm):
+class QueueFilterForm(FilterForm):
     """The queue's filters, read from the query string (a GET form: no CSRF)."""
+
+    FILTERS = ("service", "status", "year")
 
     class Meta:
         csrf = False
@@ -46,18 +54,6 @@ class QueueFilterForm(FlaskForm):
         self.year.choices = _choices(
             [("", "Toutes les années"), *((str(y.id), y.name) for y in years)]
         )
-
-    def cleaned(self) -> dict[str, str]:
-        """Each filter's value, or its default when the query string holds something else."""
-        self.validate()
-        values = {}
-        for name in ("service", "status", "year"):
-            field = self[name]
-            if field.errors or field.data is None:
-                field.data = field.default
-                field.errors = []
-            values[name] = field.data
-        return values
 
 
 class DecisionForm(StatusButtonsForm):

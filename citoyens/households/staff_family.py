@@ -48,6 +48,17 @@ def _child_form(**kwargs) -> ChildForm:
     return form
 
 
+def _form_page(form, household_id: int, title: str):
+    """One staff form of a family's details or a member (422 with its errors)."""
+    return render(
+        "admin/households/form.html",
+        form=form,
+        household_id=household_id,
+        title=title,
+        status=form_status(form),
+    )
+
+
 @bp.route("/familles/nouvelle", methods=["GET", "POST"], endpoint="household_new")
 def household_new():
     page = NewFamilyForm()
@@ -105,13 +116,7 @@ def household_edit(household_id: int):
         db.session.commit()
         flash("Foyer enregistré." if changed else "Aucune modification.", "success")
         return redirect(url_for("admin.household", household_id=household_id), 303)
-    return render(
-        "admin/households/form.html",
-        form=form,
-        household_id=household_id,
-        title="Modifier le foyer",
-        status=form_status(form),
-    )
+    return _form_page(form, household_id, "Modifier le foyer")
 
 
 @bp.route(
@@ -132,13 +137,7 @@ def household_member_new(household_id: int, role_slug: str):
         db.session.commit()
         flash(f"{membership.person.full_name} ajouté(e) au foyer.", "success")
         return redirect(url_for("admin.household", household_id=household_id), 303)
-    return render(
-        "admin/households/form.html",
-        form=form,
-        household_id=household_id,
-        title=f"Ajouter {ROLE_TITLES[role]}",
-        status=form_status(form),
-    )
+    return _form_page(form, household_id, f"Ajouter {ROLE_TITLES[role]}")
 
 
 @bp.route(
@@ -164,10 +163,4 @@ def household_member_edit(household_id: int, person_id: int):
         db.session.commit()
         flash("Modifications enregistrées." if changed else "Aucune modification.", "success")
         return redirect(url_for("admin.household", household_id=household_id), 303)
-    return render(
-        "admin/households/form.html",
-        form=form,
-        household_id=household_id,
-        title=f"Modifier {membership.person.full_name}",
-        status=form_status(form),
-    )
+    return _form_page(form, household_id, f"Modifier {membership.person.full_name}")

@@ -125,8 +125,28 @@ def choices(pairs) -> list[SelectChoice]:
 STATUS_FILTERS = choices([("open", "En cours"), *REQUEST_STATUSES.items(), ("all", "Toutes")])
 
 
-class QueueFilterForm(FlaskForm):
+class FilterForm(FlaskForm):
+    """A staff queue's filters, read from the query string: `FILTERS` names the fields."""
+
+    FILTERS: tuple[str, ...] = ()
+
+    def cleaned(self) -> dict[str, str]:
+        """Each filter's value, or its default when the query string holds something else."""
+        self.validate()
+        values = {}
+        for name in self.FILTERS:
+            field = self[name]
+            if field.errors or field.data is None:
+                field.data = field.default
+                field.errors = []
+            values[name] = field.data
+        return values
+
+
+class QueueFilterForm(FilterForm):
     """The queue's filters, read from the query string (a GET form: no CSRF)."""
+
+    FILTERS = ("service", "status", "kind")
 
     class Meta:
         csrf = False
@@ -149,15 +169,3 @@ class QueueFilterForm(FlaskForm):
                 *([(GENERAL_QUEUE, "Général (sans service)")] if general else []),
             ]
         )
-
-    def cleaned(self) -> dict[str, str]:
-        """Each filter's value, or its default when the query string holds something else."""
-        self.validate()
-        values = {}
-        for name in ("service", "status", "kind"):
-            field = self[name]
-            if field.errors or field.data is None:
-                field.data = field.default
-                field.errors = []
-            values[name] = field.data
-        return values

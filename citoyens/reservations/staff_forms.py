@@ -31,6 +31,18 @@ def _span_problem(first: date, last: date) -> str | None:
     return None
 
 
+def _valid_span(form, valid: bool, order_message: str) -> bool:
+    """A form's `starts_on`/`ends_on`: one day when the end is empty, in order, not too long."""
+    _one_day_by_default(form.starts_on, form.ends_on)
+    if not (in_order(form.starts_on, form.ends_on, order_message) and valid):
+        return False
+    problem = _span_problem(form.starts_on.data, form.ends_on.data)
+    if problem:
+        form.ends_on.errors.append(problem)
+        return False
+    return True
+
+
 class HolidayForm(FlaskForm):
     """A public holiday or a school holiday period (zone B), corrected by staff."""
 
@@ -60,13 +72,7 @@ class HolidayForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        _one_day_by_default(self.starts_on, self.ends_on)
-        message = "Le dernier jour ne peut pas précéder le premier jour."
-        if not (in_order(self.starts_on, self.ends_on, message) and valid):
-            return False
-        problem = _span_problem(self.starts_on.data, self.ends_on.data)
-        if problem:
-            self.ends_on.errors.append(problem)
+        if not _valid_span(self, valid, "Le dernier jour ne peut pas précéder le premier jour."):
             return False
         query = select(Holiday.id).where(
             Holiday.kind == self.kind.data, Holiday.starts_on == self.starts_on.data
@@ -144,13 +150,9 @@ class ClosureForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        _one_day_by_default(self.starts_on, self.ends_on)
-        message = "Le dernier jour fermé ne peut pas précéder le premier jour."
-        if not (in_order(self.starts_on, self.ends_on, message) and valid):
-            return False
-        problem = _span_problem(self.starts_on.data, self.ends_on.data)
-        if problem:
-            self.ends_on.errors.append(problem)
+        if not _valid_span(
+            self, valid, "Le dernier jour fermé ne peut pas précéder le premier jour."
+        ):
             return False
         for day_field in (self.starts_on, self.ends_on):
             if ops.school_year_of(day_field.data) is None:

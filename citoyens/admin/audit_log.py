@@ -19,7 +19,7 @@ from citoyens.core.models import AuditEvent
 from citoyens.extensions import db
 from citoyens.formatting import datetime_fr
 from citoyens.forms import PARIS, RefusedInput, parse_query_day
-from citoyens.reservations.exports import neutralise
+from citoyens.tabular import neutralise
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 50_000  # rows in one CSV: twelve months of a commune fit well below

@@ -21,6 +21,7 @@ from citoyens.households.import_csv import ParsedFile, Row, normalise_header
 from citoyens.households.import_lookup import EnrolmentPlan, Lookup, enrolments_of, lookup_rows
 from citoyens.households.models import HouseholdMember
 from citoyens.services.models import CLASS_LEVELS
+from citoyens.tabular import FORMULA_STARTS
 
 ROLES = {
     "responsable": "adult",
@@ -33,7 +34,6 @@ ROLES = {
 CIVILITIES = {"m": "M.", "monsieur": "M.", "mr": "M.", "mme": "Mme", "madame": "Mme"}
 CIVILITIES.update({"mlle": "Mme", "mademoiselle": "Mme"})
 # Spreadsheet formulas: a cell starting with one of these runs when the file is opened.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Columns checked for formulas (phones may start with "+").
 TEXT_COLUMNS = {
     "reference_famille": "La référence famille",

@@ -19,15 +19,9 @@ from fpdf.enums import XPos, YPos
 from citoyens.forms import PARIS
 from citoyens.reservations.models import ATTENDANCES, BOOKING_STATUSES, Booking
 from citoyens.reservations.staff import DaySheet, day_label
+from citoyens.tabular import neutralise
 
 CSV_COLUMNS = ["Nom", "Prénom", "Classe", "Allergies", "PAI", "Régime", "Statut", "Présence"]
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    """A cell a spreadsheet shows as text, never evaluates."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def export_name(sheet: DaySheet, extension: str) -> str:

@@ -78,6 +78,8 @@ def test_signup_creates_account_household_and_adult_then_confirmation_logs_in(
     response = post(client, link)
     assert response.status_code == 303
     assert user_by_email(app, SIGNUP["email"]).confirmed_at is not None
+    # The login form that follows has the address filled in.
+    assert f'value="{SIGNUP["email"]}"' in client.get("/connexion").get_data(as_text=True)
 
     response = auth.login(email=SIGNUP["email"], password=SIGNUP["password"])
     assert response.status_code == 303
@@ -431,3 +433,26 @@ def test_changing_to_an_address_already_taken_sends_nothing_and_says_the_same(
     assert response.status_code == 303
     assert outbox == []
     assert user_by_email(app, parent.email) is not None
+
+
+def test_after_a_reset_the_login_form_has_the_address_filled_in(app, client, parent, outbox):
+    post(client, "/mot-de-passe-oublie", {"email": parent.email})
+    post(client, link_in(outbox[0]), {"password": "une toute nouvelle phrase de passe"})
+    page = client.get("/connexion").get_data(as_text=True)
+    assert f'value="{parent.email}"' in page
+    # Another visitor's login form stays empty.
+    assert parent.email not in app.test_client().get("/connexion").get_data(as_text=True)
+
+
+def test_no_link_is_received_after_a_reset_request_leads_back_to_the_reset_form(client):
+    page = client.get("/verifiez-vos-mails?motif=mot-de-passe").get_data(as_text=True)
+    assert 'href="/mot-de-passe-oublie">demandez un nouveau lien' in page
+    page = client.get("/verifiez-vos-mails").get_data(as_text=True)
+    assert 'href="/renvoyer-le-lien">demandez un nouveau lien' in page
+
+
+def test_account_page_ids_are_unique(client, auth, parent):
+    auth.login(parent)
+    page = client.get("/mon-compte").get_data(as_text=True)
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)

@@ -115,6 +115,8 @@ class ChangeEmailForm(FlaskForm):
     )
     current_password = PasswordField(
         "Mot de passe actuel",
+        # Its own id: the password form on the same page has a `current_password` too.
+        id="email-current-password",
         validators=[required("Le mot de passe actuel"), Length(max=MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )

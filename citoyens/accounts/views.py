@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 
 from citoyens.accounts import operations as ops
@@ -42,6 +42,8 @@ def mail_limit(view):
     return _mail_per_address(_mail_per_email(view))
 
 
+# The address just confirmed or reset, filled in on the login form that follows.
+LOGIN_EMAIL = "login_email"
 NOT_THE_CURRENT_ONE = "Le mot de passe actuel est incorrect."
 TOO_MANY_ATTEMPTS = (
     "Trop de tentatives avec un mauvais mot de passe : patientez 15 minutes puis réessayez."
@@ -91,6 +93,7 @@ def login():
         attempt = ops.check_credentials(email, form.password.data)
         result = write_transaction(lambda: ops.record_login(attempt))
         if result.user is not None:
+            session.pop(LOGIN_EMAIL, None)
             throttle.clear_login_failures(email)
             start_session(result.user, remember=form.remember.data)
             return redirect(next_url or home_for(result.user), 303)
@@ -103,6 +106,9 @@ def login():
             failed=not result.unconfirmed,
             unconfirmed=result.unconfirmed,
         )
+    if not form.is_submitted() and not form.email.data:
+        # Just confirmed or reset: the address is filled in, only the password is left to type.
+        form.email.data = session.get(LOGIN_EMAIL)
     return render("accounts/login.html", form=form, next_url=next_url)
 
 
@@ -146,6 +152,7 @@ def confirm_email(token: str):
         user = ops.confirm_email(token)
         db.session.commit()
         if user is not None:
+            session[LOGIN_EMAIL] = user.email
             flash("Votre adresse est confirmée. Vous pouvez vous connecter.", "success")
             return redirect(url_for("accounts.login"), 303)
         invalid = True
@@ -184,6 +191,7 @@ def reset_password(token: str):
         ops.set_password(user, form.password.data)
         db.session.commit()
         end_session()
+        session[LOGIN_EMAIL] = user.email
         flash("Votre mot de passe est enregistré. Connectez-vous avec lui.", "success")
         return redirect(url_for("accounts.login"), 303)
     return render(
@@ -230,6 +238,7 @@ def confirm_email_change(token: str):
         db.session.commit()
         if user is not None:
             end_session()
+            session[LOGIN_EMAIL] = user.email
             flash("Votre nouvelle adresse est enregistrée. Connectez-vous avec elle.", "success")
             return redirect(url_for("accounts.login"), 303)
         invalid = True

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test fuzz lint security format install bench clean
+.PHONY: run test fuzz lint security format install checkers bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# The standards checkers pinned in package.json (vnu, axe-core, Lighthouse), from npm.
+# Without npm the vnu and axe tests skip and say why.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+	else echo "npm not found: the vnu and axe checks will be skipped"; fi
+
+checkers: node_modules/.installed
 
 instance:
 	mkdir -p instance
@@ -42,7 +51,7 @@ security: install
 	$(BIN)/python scripts/audit_dependencies.py
 
 # Property tests run derandomized (Hypothesis profile "ci"): the same cases on every run.
-test: install lint security
+test: install checkers lint security
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The property tests only, long, with fresh random cases (FUZZ_FACTOR times their examples).

@@ -95,8 +95,18 @@ def phone_fr(value: str | None) -> str:
     return format_phone(value)
 
 
+def iso(value: datetime | date | None) -> str:
+    """For `<time datetime>`: ISO 8601 to the second (HTML allows at most 3 decimals)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.replace(microsecond=0)
+    return value.isoformat()
+
+
 def register(app: Flask) -> None:
     for func in (
+        iso,
         datetime_fr,
         date_fr,
         since_fr,

@@ -341,7 +341,7 @@ def test_htmx_decision_swaps_the_block_with_an_announcement(app, world, outbox):
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in body and 'id="inscription-suivi"' in body
-    assert 'id="annonce-inscription" hx-swap-oob="innerHTML"' in body
+    assert 'id="annonce-inscription" data-hx-swap-oob="innerHTML"' in body
     assert "Inscription acceptée" in body
     assert response.headers["Vary"] == "HX-Request" or "HX-Request" in response.headers["Vary"]
 

@@ -51,7 +51,7 @@ def test_issue_queues_the_run_and_the_page_follows_it(queued_app, admin):  # noq
     (run,) = runs(app)
     assert (run.status, run.key, run.actor_id) == ("queued", "2030-09", admin.id)
     fragment = f"/admin/facturation/emissions/{run.id}"
-    assert f'hx-get="{fragment}"' in page and 'hx-trigger="every 2s"' in page
+    assert f'data-hx-get="{fragment}"' in page and 'data-hx-trigger="every 2s"' in page
     assert 'aria-live="polite"' in page and "En file d&#39;attente" not in page
     assert "En file d'attente" in page
 
@@ -67,7 +67,7 @@ def test_issue_queues_the_run_and_the_page_follows_it(queued_app, admin):  # noq
         db.session.commit()
         jobs.huey.put(billing_tasks.progress_key(run.id), (1, 2))
     running = text(client.get(fragment, headers={"HX-Request": "true"}))
-    assert "1 famille traitée sur 2" in running and 'hx-trigger="every 2s"' in running
+    assert "1 famille traitée sur 2" in running and 'data-hx-trigger="every 2s"' in running
     with app.app_context():
         db.session.execute(JobRun.__table__.update().values(status="queued"))
         db.session.commit()
@@ -79,7 +79,7 @@ def test_issue_queues_the_run_and_the_page_follows_it(queued_app, admin):  # noq
     done = text(client.get(fragment, headers={"HX-Request": "true"}))
     assert "2 factures de septembre 2030 émises pour 12,00\xa0€" in done
     assert "1 envoyée par e-mail, 1 sur papier à imprimer" in done
-    assert "hx-trigger" not in done  # polling stops
+    assert "data-hx-trigger" not in done  # polling stops
     with app.app_context():
         assert db.session.scalar(select(func.count(Invoice.id))) == 2
 

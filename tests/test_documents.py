@@ -448,7 +448,7 @@ def test_upload_with_htmx_swaps_the_line_and_opens_a_review_request(app, family,
     assert response.status_code == 200
     assert f'id="doc-{family.child_type}-{child}"' in text
     assert "En attente" in text
-    assert 'hx-swap-oob="innerHTML:#doc-announce"' in text and "Document envoyé" in text
+    assert 'data-hx-swap-oob="innerHTML:#doc-announce"' in text and "Document envoyé" in text
     assert "<html" not in text  # a fragment, not the page
     [doc] = documents_of(app, family.household_id)
     assert (doc.person_id, doc.type_id, doc.status) == (child, family.child_type, "pending")

@@ -514,7 +514,7 @@ def test_the_welcome_run_mails_each_imported_adult_once_with_progress(
     fragment = text(
         client.get(f"/admin/familles/bienvenue/{run.id}", headers={"HX-Request": "true"})
     )
-    assert "13 e-mail(s) de bienvenue" in fragment and "hx-trigger" not in fragment
+    assert "13 e-mail(s) de bienvenue" in fragment and "data-hx-trigger" not in fragment
 
     # Again: nobody gets a second one.
     post(client, "/admin/familles/bienvenue")
@@ -550,7 +550,7 @@ def test_the_welcome_progress_is_polled_while_the_run_is_running(app, client, au
     fragment = text(
         client.get(f"/admin/familles/bienvenue/{run_id}", headers={"HX-Request": "true"})
     )
-    assert "4 e-mails sur 10" in fragment and 'hx-trigger="every 2s"' in fragment
+    assert "4 e-mails sur 10" in fragment and 'data-hx-trigger="every 2s"' in fragment
     assert client.get("/admin/familles/bienvenue/999999").status_code == 404
     with app.app_context():
         jobs.huey.delete(progress_key(run_id))

@@ -593,7 +593,7 @@ def test_inline_validation_returns_only_the_field_with_its_error(client, family)
     assert "<html" not in body and "<form" not in body
     assert 'id="birth_date"' in body and 'aria-invalid="true"' in body
     assert "La date de naissance ne peut pas être dans le futur." in body
-    assert 'id="annonce-validation" hx-swap-oob="innerHTML"' in body
+    assert 'id="annonce-validation" data-hx-swap-oob="innerHTML"' in body
     assert 'id="first_name"' not in body  # only the one field
     assert "HX-Request" in response.headers["Vary"]
 
@@ -611,8 +611,8 @@ def test_inline_validation_of_a_valid_field_has_no_error(client, family):
 
 def test_forms_carry_inline_validation_attributes(client, family):
     body = text(client.get("/mon-foyer/ajouter/enfant"))
-    assert 'hx-post="/mon-foyer/valider/enfant?champ=first_name"' in body
-    assert 'hx-target="closest .field"' in body and 'aria-live="polite"' in body
+    assert 'data-hx-post="/mon-foyer/valider/enfant?champ=first_name"' in body
+    assert 'data-hx-target="closest .field"' in body and 'aria-live="polite"' in body
 
 
 @pytest.mark.parametrize(

@@ -428,7 +428,7 @@ def test_family_reply_by_htmx_returns_the_history_fragment(app, parent):
     body = response.get_data(as_text=True)
     assert "<html" not in body
     assert 'id="suivi"' in body
-    assert 'hx-swap-oob="innerHTML"' in body
+    assert 'data-hx-swap-oob="innerHTML"' in body
     assert "Votre message a été envoyé au service." in body
     assert "HX-Request" in response.headers["Vary"]
 

@@ -187,7 +187,7 @@ def test_tapping_a_day_books_it_and_answers_one_small_cell(app, client, auth, pa
     assert len(response.data) < 2048
     assert "<html" not in html and 'class="rv-cell rv-booked"' in html
     assert 'id="annonce-reservation"' in html and "Réservé : " in html
-    assert 'hx-swap-oob="true"' in html
+    assert 'data-hx-swap-oob="true"' in html
     assert bookings_of(app, child) == {day_id: "booked"}
     assert day_row(app, day_id)[1] == 1
 

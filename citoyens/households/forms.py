@@ -21,6 +21,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import InputRequired, Optional, Regexp
+from wtforms.widgets import TextInput
 
 from citoyens.documents.uploads import ACCEPT_ATTRIBUTE
 from citoyens.forms import (
@@ -66,11 +67,11 @@ class HouseholdFormBase(FlaskForm):
                 continue
             f.render_kw = {
                 **(f.render_kw or {}),
-                "hx-post": url_for_field(f.name),
-                "hx-trigger": "change",
-                "hx-target": "closest .field",
-                "hx-swap": "outerHTML",
-                "hx-include": "closest form",
+                "data-hx-post": url_for_field(f.name),
+                "data-hx-trigger": "change",
+                "data-hx-target": "closest .field",
+                "data-hx-swap": "outerHTML",
+                "data-hx-include": "closest form",
             }
 
     def model_data(self, names) -> dict:
@@ -138,7 +139,10 @@ _QUOTIENT_SPACES = re.compile(r"[\s\u00a0\u202f]+")
 
 class QuotientField(IntegerField):
     """Whole euros ("850", "1 200", "850 €"). The text is bounded before it is parsed, and
-    only ASCII digits count: a 4,000-digit value or "٨٥٠" gets a French message."""
+    only ASCII digits count: a 4,000-digit value or "٨٥٠" gets a French message. A text
+    input (with a numeric keyboard): "1 200 €" is not a number, and `maxlength` needs text."""
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist):
         self.data = None

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test fuzz lint security format install checkers bench clean
+.PHONY: run test fuzz lint security format install checkers audit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ FUZZ_FACTOR ?= 20
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz FUZZ_FACTOR=$(FUZZ_FACTOR) $(BIN)/python -m pytest \
 		-m "hypothesis and not browser" -p no:cacheprovider -q $(PYTEST_ARGS)
+
+# vnu, axe and Lighthouse (mobile) on the demo data, one report: build/audit/report.md.
+audit: install checkers
+	$(BIN)/python scripts/audit.py
 
 bench: install
 	$(BIN)/python bench/pages.py

@@ -95,6 +95,23 @@ def phone_fr(value: str | None) -> str:
     return format_phone(value)
 
 
+# "de" elides before a vowel or a mute h: "d'Emma", "d'Hugo", "d'octobre", "d'Accueil".
+ELIDING = "aeiouàâäéèêëîïôöùûüœæh"
+
+
+def de(text: str | None) -> str:
+    """ "Emma" → "d'Emma", "Léa" → "de Léa", "octobre 2026" → "d'octobre 2026"."""
+    text = text or ""
+    return f"d'{text}" if text[:1].lower() in ELIDING else f"de {text}"
+
+
+def sexed(person, masculine: str, feminine: str, unknown: str) -> str:
+    """The word agreeing with the person ("inscrit"/"inscrite"), or a wording with no
+    agreement when the sex is not known: never "inscrit(e)"."""
+    sex = getattr(person, "sex", None)
+    return feminine if sex == "F" else masculine if sex == "M" else unknown
+
+
 def iso(value: datetime | date | None) -> str:
     """For `<time datetime>`: ISO 8601 to the second (HTML allows at most 3 decimals)."""
     if value is None:
@@ -105,7 +122,9 @@ def iso(value: datetime | date | None) -> str:
 
 
 def register(app: Flask) -> None:
+    app.add_template_global(sexed, "sexed")
     for func in (
+        de,
         iso,
         datetime_fr,
         date_fr,

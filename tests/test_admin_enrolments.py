@@ -513,7 +513,7 @@ def test_staff_enrol_shows_the_rules_problems(app, world, outbox):
         },
     )
     assert response.status_code == 422
-    assert "déjà inscrit" in response.get_data(as_text=True)
+    assert "a déjà une inscription" in response.get_data(as_text=True)
     with app.app_context():
         assert len(db.session.scalars(select(Enrolment.id)).all()) == 1
     assert not outbox

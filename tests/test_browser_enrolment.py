@@ -191,7 +191,7 @@ def test_a_parent_enrols_a_child_and_an_agent_accepts_it(
     page.reload()
     expect(facts).to_contain_text("Acceptée")
     expect(page.locator(".notice-success")).to_contain_text(
-        "Inscription acceptée : Léa est inscrit(e) à Restauration scolaire pour 2026-2027."
+        "Inscription acceptée : Léa a sa place à Restauration scolaire pour 2026-2027."
     )
     assert page.url == enrolment_url
     nav(page, "Inscriptions")

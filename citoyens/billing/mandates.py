@@ -41,10 +41,10 @@ from citoyens.billing.models import (
     Invoice,
     Mandate,
 )
+from citoyens.billing.months import of_month
 from citoyens.core import settings
 from citoyens.database import utcnow
 from citoyens.extensions import db
-from citoyens.formatting import month_fr
 from citoyens.forms import PARIS, today_in_paris
 from citoyens.mail import absolute_url
 from citoyens.transactions import after_commit
@@ -127,13 +127,6 @@ def month_start(day: date) -> date:
 def add_months(month: date, count: int) -> date:
     index = month.year * 12 + month.month - 1 + count
     return date(index // 12, index % 12 + 1, 1)
-
-
-def of_month(month: date) -> str:
-    """ "de septembre 2026", "d'octobre 2026": French elides "de" before avril, août,
-    octobre."""
-    label = month_fr(month)
-    return f"d'{label}" if label[:1] in "aeiouyàâéèê" else f"de {label}"
 
 
 def parse_month(value: str | None) -> date | None:

@@ -10,7 +10,7 @@ from functools import lru_cache
 import holidays
 from flask import current_app
 
-from citoyens.formatting import month_fr, weekday_fr
+from citoyens.formatting import de, month_fr, weekday_fr
 
 
 class BillingError(ValueError):
@@ -47,8 +47,7 @@ def previous_month(month: date) -> date:
 
 def of_month(month: date) -> str:
     """ "de septembre 2026", "d'octobre 2026": the month after "de", elided before a vowel."""
-    label = month_fr(month)
-    return f"d'{label}" if label[:1] in "aeiou" else f"de {label}"
+    return de(month_fr(month))
 
 
 def check_month_is_over(month: date, today: date) -> None:

@@ -45,7 +45,7 @@ class EnrolmentError(ValueError):
 
 def _duplicate_message(child, service: Service, school_year: SchoolYear) -> str:
     return (
-        f"{child.first_name} est déjà inscrit(e) à {service.name} pour {school_year.name} : "
+        f"{child.first_name} a déjà une inscription à {service.name} pour {school_year.name} : "
         "suivez la demande en cours dans « Inscriptions »."
     )
 

@@ -135,7 +135,7 @@ def household_member_new(household_id: int, role_slug: str):
             household_id, role, form.model_data(rules.EDITABLE_FIELDS[role]), actor=current_user
         )
         db.session.commit()
-        flash(f"{membership.person.full_name} ajouté(e) au foyer.", "success")
+        flash(f"{membership.person.full_name} fait maintenant partie du foyer.", "success")
         return redirect(url_for("admin.household", household_id=household_id), 303)
     return _form_page(form, household_id, f"Ajouter {ROLE_TITLES[role]}")
 

@@ -80,7 +80,13 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from citoyens.accounts import staff_views as accounts_staff  # noqa: F401 (admin bp)
     from citoyens.accounts.views import bp as accounts_bp
-    from citoyens.admin import audit_views, outbox, settings_views, views  # noqa: F401 (admin bp)
+    from citoyens.admin import (  # noqa: F401 (admin bp)
+        audit_views,
+        exports,
+        outbox,
+        settings_views,
+        views,
+    )
     from citoyens.admin.blueprint import bp as admin_bp
     from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
         mandate_views,
@@ -191,6 +197,7 @@ STAFF_NAV = [
     ("admin.invoices", "Factures"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
+    ("admin.exports", "Exports"),
     ("accounts.account", "Mon compte"),
 ]
 

@@ -217,14 +217,17 @@ def send_table(fmt: str, filename: str, sheets: Sequence[Sheet]) -> Response:
 
 
 def read_xlsx(data: bytes) -> dict[str, list[list]]:
-    """The workbook's sheets as lists of rows (values only): for tests and imports."""
+    """The workbook's sheets as lists of rows (values only): for tests and imports. Rows
+    are padded with None to the sheet's widest one (a file may leave empty cells out)."""
     from openpyxl import load_workbook
 
     workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
-        return {
-            worksheet.title: [list(row) for row in worksheet.iter_rows(values_only=True)]
-            for worksheet in workbook.worksheets
-        }
+        book = {}
+        for worksheet in workbook.worksheets:
+            rows = [list(row) for row in worksheet.iter_rows(values_only=True)]
+            width = max((len(row) for row in rows), default=0)
+            book[worksheet.title] = [row + [None] * (width - len(row)) for row in rows]
+        return book
     finally:
         workbook.close()

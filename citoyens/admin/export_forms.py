@@ -18,10 +18,6 @@ from citoyens.reservations.staff_forms import valid_span
 from citoyens.services.forms import date_field
 from citoyens.services.models import Activity, SchoolYear, Service
 
-FORMATS = [
-    SelectChoice("xlsx", "Classeur Excel (XLSX), avec la feuille de synthèse"),
-    SelectChoice("csv", "CSV (une seule feuille : le détail)"),
-]
 BAD_FORMAT = "Choisissez le format XLSX ou CSV."
 CHOOSE = "Choisissez une activité ou un service dans la liste."
 
@@ -69,10 +65,14 @@ def parse_target(value: str | None) -> tuple[str, int] | None:
     return kinds[kind], target_id
 
 
-def _format_field():
+def _format_field(xlsx: str, csv: str):
+    """XLSX (every sheet) or CSV (the first sheet only: a CSV holds one table)."""
     return RadioField(
         "Format",
-        choices=FORMATS,
+        choices=[
+            SelectChoice("xlsx", f"Classeur Excel (XLSX) : {xlsx}"),
+            SelectChoice("csv", f"CSV : {csv} seulement"),
+        ],
         default="xlsx",
         invalid_choice_message=BAD_FORMAT,
         validate_choice=True,
@@ -90,7 +90,7 @@ class AttendanceExportForm(FlaskForm):
     )
     starts_on = date_field("Du", "Le premier jour")
     ends_on = date_field("Au", "Le dernier jour", description="Un an au plus.")
-    fmt = _format_field()
+    fmt = _format_field("le détail et la synthèse par enfant", "le détail")
 
     def __init__(self, *args, choices: Choices, **kwargs):
         kwargs.setdefault("prefix", "presences")
@@ -102,7 +102,11 @@ class AttendanceExportForm(FlaskForm):
                 SelectChoice(f"service:{service.id}", f"{group} — tout le service", optgroup=group)
             )
             options += [
-                SelectChoice(f"activite:{activity.id}", activity.name, optgroup=group)
+                SelectChoice(
+                    f"activite:{activity.id}",
+                    activity.name if activity.active else f"{activity.name} (désactivée)",
+                    optgroup=group,
+                )
                 for activity in choices.activities
                 if activity.service_id == service.id
             ]
@@ -132,7 +136,7 @@ class FamiliesExportForm(FlaskForm):
         "Inclure aussi les inscriptions en attente de validation",
         description="Sans cette case, seules les inscriptions acceptées sont exportées.",
     )
-    fmt = _format_field()
+    fmt = _format_field("les enfants et les contacts", "les enfants")
 
     def __init__(self, *args, choices: Choices, years: list[SchoolYear], **kwargs):
         kwargs.setdefault("prefix", "familles")

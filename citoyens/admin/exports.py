@@ -44,7 +44,8 @@ def respond(name: str, params: dict, fmt: str, *, target: str):
         f"export.{name}",
         actor=user,
         target=target,
-        details=f"{fmt}, {rows} ligne(s){', en tâche de fond' if large else ''}",
+        details=f"{fmt}, {rows} ligne(s){', en tâche de fond' if large else ''} : "
+        + entry.title(params),
     )
     db.session.commit()
     if not large:

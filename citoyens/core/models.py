@@ -192,9 +192,7 @@ class ExportFile(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     # The download's name, an ASCII slug without extension.
     filename: Mapped[str] = mapped_column(String(80))
-    requested_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(10), default="queued")
     # Rows estimated when asked (the progress bar's total), rows written once ready.
     rows: Mapped[int | None] = mapped_column()

@@ -228,12 +228,10 @@ def sheets(params: dict) -> list[Sheet]:
 
 
 def _names(roster: Roster) -> tuple[str, str]:
-    row = db.session.execute(
-        select(Service.name, SchoolYear.name).where(
-            Service.id == roster.service_id, SchoolYear.id == roster.school_year_id
-        )
-    ).first()
-    return (row[0], row[1]) if row else ("?", "?")
+    service = select(Service.name).where(Service.id == roster.service_id).scalar_subquery()
+    year = select(SchoolYear.name).where(SchoolYear.id == roster.school_year_id).scalar_subquery()
+    row = db.session.execute(select(service, year)).one()
+    return row[0] or "?", row[1] or "?"
 
 
 def title(params: dict) -> str:

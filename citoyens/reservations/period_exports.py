@@ -225,7 +225,8 @@ def title(params: dict) -> str:
 
 def filename(params: dict) -> str:
     period = Period.of(params)
-    return f"presences-{slug(_target_name(period) or '', 'activite')[:40]}-{period.first}-{period.last}"
+    name = slug(_target_name(period) or "", "activite")[:40]
+    return f"presences-{name}-{period.first}-{period.last}"
 
 
 export_jobs.register(NAME, sheets=sheets, count=count_rows, title=title, filename=filename)

@@ -197,7 +197,6 @@ STAFF_NAV = [
     ("admin.invoices", "Factures"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
-    ("admin.exports", "Exports"),
     ("accounts.account", "Mon compte"),
 ]
 

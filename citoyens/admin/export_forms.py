@@ -132,10 +132,7 @@ class FamiliesExportForm(FlaskForm):
         choices=[],
         invalid_choice_message="Choisissez une année scolaire dans la liste.",
     )
-    pending = BooleanField(
-        "Inclure aussi les inscriptions en attente de validation",
-        description="Sans cette case, seules les inscriptions acceptées sont exportées.",
-    )
+    pending = BooleanField("Inclure aussi les inscriptions en attente de validation")
     fmt = _format_field("les enfants et les contacts", "les enfants")
 
     def __init__(self, *args, choices: Choices, years: list[SchoolYear], **kwargs):

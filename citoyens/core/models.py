@@ -194,7 +194,8 @@ class ExportFile(db.Model):
     filename: Mapped[str] = mapped_column(String(80))
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(10), default="queued")
-    # Rows estimated when asked (the progress bar's total), rows written once ready.
+    # Rows of the first sheet: estimated when asked (the progress bar's total), then as
+    # written once ready.
     rows: Mapped[int | None] = mapped_column()
     # In the upload storage under a random key (never under static/); None until ready.
     storage_key: Mapped[str | None] = mapped_column(String(80), unique=True)

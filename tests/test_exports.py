@@ -13,6 +13,8 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from citoyens import export_jobs
@@ -694,3 +696,50 @@ def test_an_export_runs_a_fixed_number_of_queries_whatever_its_rows(app, world):
             )
             == 12
         )
+
+
+# --- Random input -----------------------------------------------------------------------------
+
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,
+)
+fuzz_text = st.one_of(
+    st.just(""),
+    st.text(max_size=40),
+    st.text(min_size=1, max_size=3).map(lambda s: s * 300),
+    st.sampled_from(
+        ["\x00", "2030-09-12", "12/09/2030", "0001-01-01", "9999-12-31", "-1", "xlsx", "csv"]
+    ),
+    st.integers().map(str),
+    st.integers().map(lambda n: f"activite:{n}"),
+    st.integers().map(lambda n: f"service:{n}"),
+)
+
+
+@FUZZ
+@given(target=fuzz_text, first=fuzz_text, last=fuzz_text, fmt=fuzz_text)
+def test_random_attendance_forms_never_fail(app, world, target, first, last, fmt):
+    client = login(app, world["admin"])
+    form = {
+        "presences-target": target,
+        "presences-starts_on": first,
+        "presences-ends_on": last,
+        "presences-fmt": fmt,
+    }
+    assert post(client, ATTENDANCE, form).status_code in (200, 404, 422)
+
+
+@FUZZ
+@given(service=fuzz_text, year=fuzz_text, pending=fuzz_text, fmt=fuzz_text)
+def test_random_family_forms_never_fail(app, world, service, year, pending, fmt):
+    client = login(app, world["agent"])
+    form = {
+        "familles-service_id": service,
+        "familles-school_year_id": year,
+        "familles-pending": pending,
+        "familles-fmt": fmt,
+    }
+    assert post(client, FAMILIES, form).status_code in (200, 404, 422)

@@ -28,10 +28,12 @@ Registering an export (any domain)
             filename=lambda params: f"impayes-{params['mois']}",
         )
 
-    then add the module to BUILDER_MODULES below, so that the worker (which imports no
-    view) knows the name. Parameters are JSON (ids, ISO dates): the worker builds from
-    them later, elsewhere, so they hold everything the builder needs. The builder trusts
-    them: the view checks access (`citoyens.services.scope`, `admin_required`) before.
+    then add the module to BUILDER_MODULES below: `builder(name)` imports them all, so a
+    worker knows every name whatever it imported before. Parameters are JSON (ids, ISO
+    dates): the worker builds from them later, elsewhere, so they hold everything the
+    builder needs. The builder trusts them: the view checks access
+    (`citoyens.services.scope`, `admin_required`) before. `title` and `filename` name no
+    person (they go to the audit log, the file list and the download's name).
 
     In the view, once the form and the scope are checked::
 
@@ -128,8 +130,9 @@ def file_lifetime() -> timedelta:
 
 def queue_file(name: str, params: dict, fmt: str, actor_id: int, *, rows: int) -> int:
     """Record the file `name(params)` asked by `actor_id` and enqueue its build after the
-    commit: its id. The same file already queued or running for that person is reused (a
-    double click builds one). Commits."""
+    commit: its id. The same file already queued or running for that person is reused, so
+    asking again while it is being built builds nothing more (two clicks in the same
+    instant may build it twice: harmless, each is its requester's). Commits."""
     entry = builder(name)
     encoded = json.dumps(params, sort_keys=True, ensure_ascii=False)
     title, filename = entry.title(params)[:200], entry.filename(params)[:80]

@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.accounts import staff_views as accounts_staff  # noqa: F401 (admin bp)
     from citoyens.accounts.views import bp as accounts_bp
     from citoyens.admin import audit_views, outbox, settings_views, views  # noqa: F401 (admin bp)
+    from citoyens.admin import exports as staff_exports  # noqa: F401 (admin bp)
     from citoyens.admin.blueprint import bp as admin_bp
     from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
         mandate_views,

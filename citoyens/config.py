@@ -198,6 +198,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "RETENTION_AUDIT_MONTHS": _int("RETENTION_AUDIT_MONTHS", 12),
         "RETENTION_MAIL_MONTHS": _int("RETENTION_MAIL_MONTHS", 12),
         "RETENTION_JOB_RUN_DAYS": _int("RETENTION_JOB_RUN_DAYS", 30),
+        # Staff exports above this many rows are built by the worker (citoyens/export_jobs.py);
+        # the file is kept RETENTION_EXPORT_FILE_DAYS days, for its requester only.
+        "EXPORT_WORKER_ROWS": _int("EXPORT_WORKER_ROWS", 20_000),
+        "RETENTION_EXPORT_FILE_DAYS": _int("RETENTION_EXPORT_FILE_DAYS", 7),
         # Billing (issue 6). Invoices are due INVOICE_DUE_DAYS after issue; under direct
         # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
         "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),

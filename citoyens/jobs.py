@@ -51,6 +51,7 @@ TASK_MODULES = (
     "citoyens.billing.tasks",
     "citoyens.privacy.tasks",
     "citoyens.households.welcome",
+    "citoyens.export_jobs",
 )
 
 EXTENSION = "citoyens.jobs"

@@ -38,12 +38,13 @@ from citoyens.billing.models import (
     Payment,
     PaymentAttempt,
 )
-from citoyens.core.models import AuditEvent, JobRun, MailMessage
+from citoyens.core.models import AuditEvent, ExportFile, JobRun, MailMessage
 from citoyens.database import immediate_writes, utcnow
 from citoyens.documents.models import Document
 from citoyens.documents.rules import add_months, today_in_paris
 from citoyens.documents.storage import get_storage
 from citoyens.enrolments.models import Enrolment
+from citoyens.export_jobs import expired_files_query
 from citoyens.extensions import db
 from citoyens.households.models import (
     Household,
@@ -71,6 +72,7 @@ DEFAULTS = {
     "RETENTION_AUDIT_MONTHS": 12,
     "RETENTION_MAIL_MONTHS": 12,
     "RETENTION_JOB_RUN_DAYS": 30,
+    "RETENTION_EXPORT_FILE_DAYS": 7,
 }
 
 
@@ -201,6 +203,22 @@ def _expire_exports(ids: list[int]) -> list[str]:
     return keys
 
 
+def _delete_export_files(ids: list[int]) -> list[str]:
+    keys = list(
+        db.session.scalars(
+            select(ExportFile.storage_key).where(
+                ExportFile.id.in_(ids), ExportFile.storage_key.is_not(None)
+            )
+        )
+    )
+    db.session.execute(
+        delete(ExportFile)
+        .where(ExportFile.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    return keys
+
+
 # Rows that must outlive the household's personal data (accounting records).
 ACCOUNTING = (Invoice, Payment, PaymentAttempt, Mandate, BilledDay, HouseholdCredit)
 
@@ -310,6 +328,12 @@ CATEGORIES = (
     Category("invitations", "Invitations expirées", expired_invitations, _delete_rows(Invitation)),
     Category("job_runs", "Tâches terminées", finished_job_runs, _delete_rows(JobRun)),
     Category("exports", "Archives de données expirées", expired_exports, _expire_exports),
+    Category(
+        "export_files",
+        "Exports du back-office préparés en tâche de fond",
+        expired_files_query,
+        _delete_export_files,
+    ),
 )
 
 

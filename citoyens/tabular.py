@@ -31,6 +31,7 @@ from flask import Response, send_file, stream_with_context
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("csv", "xlsx")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMETYPES = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_MIMETYPE}
 EURO_FORMAT = '#,##0.00" €";-#,##0.00" €"'
 
 
@@ -159,6 +160,36 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
     return buffer.getvalue()
 
 
+def table_bytes(fmt: str, sheets: Sequence[Sheet]) -> bytes:
+    """The file's bytes (for the worker, which stores it): CSV holds the first sheet only."""
+    if fmt == "xlsx":
+        return xlsx_bytes(sheets)
+    if fmt == "csv":
+        return csv_bytes(sheets[0])
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def _download_headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def send_stored(stream, fmt: str, filename: str) -> Response:
+    """A file written earlier by `table_bytes` (an open binary stream) as a download,
+    with the same headers and name rules as `send_table`."""
+    if fmt not in MIMETYPES:
+        raise ValueError(f"unknown export format {fmt!r}")
+    response = send_file(
+        stream,
+        mimetype=MIMETYPES[fmt],
+        as_attachment=True,
+        download_name=f"{slug(filename)}.{fmt}",
+        max_age=0,
+    )
+    return _download_headers(response)
+
+
 def send_table(fmt: str, filename: str, sheets: Sequence[Sheet]) -> Response:
     """The sheets as a download: CSV streams the first sheet (a CSV has one table; pass
     one), XLSX is written to a temporary file and sent from disk. `filename` has no
@@ -182,20 +213,21 @@ def send_table(fmt: str, filename: str, sheets: Sequence[Sheet]) -> Response:
         response.charset = "utf-8"
     else:
         raise ValueError(f"unknown export format {fmt!r}")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _download_headers(response)
 
 
 def read_xlsx(data: bytes) -> dict[str, list[list]]:
-    """The workbook's sheets as lists of rows (values only): for tests and imports."""
+    """The workbook's sheets as lists of rows (values only): for tests and imports. Rows
+    are padded with None to the sheet's widest one (a file may leave empty cells out)."""
     from openpyxl import load_workbook
 
     workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
-        return {
-            worksheet.title: [list(row) for row in worksheet.iter_rows(values_only=True)]
-            for worksheet in workbook.worksheets
-        }
+        book = {}
+        for worksheet in workbook.worksheets:
+            rows = [list(row) for row in worksheet.iter_rows(values_only=True)]
+            width = max((len(row) for row in rows), default=0)
+            book[worksheet.title] = [row + [None] * (width - len(row)) for row in rows]
+        return book
     finally:
         workbook.close()

@@ -21,8 +21,9 @@ from citoyens.extensions import db
 from citoyens.households.models import Household
 from citoyens.requests.models import Request
 from citoyens.services import scope
-from tests.conftest import counted_queries, post
+from tests.conftest import counted_queries, csrf_token, post
 from tests.documents_factories import add_child, make_type
+from tests.exports_factories import export_form, ready_file
 from tests.scope_factories import Family, World, make_world, stored
 from tests.test_access import all_rules, login_client, request_as_page, sample_path
 
@@ -92,6 +93,7 @@ LISTS = {
     "admin.overpayments",
     "admin.reservations",
     "admin.enrolment_new",
+    "admin.exports",
 }
 # Lists that show the families' data: each must show it to those who may see it.
 SHOWING_FAMILIES = {
@@ -156,7 +158,14 @@ SHARED = {
     "admin.documents_type_active",
 }
 
-CLASSES = (ADMIN_ONLY, LISTS, FILE_LISTS, FAMILY, SERVICE, SHARED)
+# Forms naming a service in their body (exports): another service's → 404.
+SERVICE_FORMS = {"admin.exports_attendance", "admin.exports_families"}
+
+# Files a staff member asked for (exports built by the worker): anyone else → 404, even an
+# administrator.
+OWN = {"admin.export_file", "admin.export_file_download"}
+
+CLASSES = (ADMIN_ONLY, LISTS, FILE_LISTS, FAMILY, SERVICE, SHARED, SERVICE_FORMS, OWN)
 DENIED = (403, 404)
 
 
@@ -254,6 +263,30 @@ def check_rule(app, rule, world, clients) -> list[str]:
         expect("agent", service_path(app, rule, world, False), False)
         expect("admin", service_path(app, rule, world, False), True, exact_get=False)
         expect("agent", service_path(app, rule, world, True), True, exact_get=False)
+    elif name in SERVICE_FORMS:
+        with app.app_context():
+            year = db.session.get(Enrolment, world.a.enrolment).school_year_id
+
+        def submit(who, service_id):
+            client = clients[who]
+            data = {**export_form(name, service_id, year), "csrf_token": csrf_token(client)}
+            return client.post(path_for(app, rule, {}), data=data).status_code
+
+        for who, service_id, ok in (
+            ("agent", world.service_b, False),
+            ("loner", world.service_a, False),
+            ("agent", world.service_a, True),
+            ("admin", world.service_b, True),
+        ):
+            status = submit(who, service_id)
+            if (status == 200) != ok or (not ok and status not in DENIED):
+                problems.append(f"{name}: {who} exporting service {service_id} got {status}")
+    elif name in OWN:
+        export_id = ready_file(app, world.agent.id)
+        path = path_for(app, rule, {"file_id": export_id})
+        for who in ("loner", "admin"):
+            expect(who, path, False)
+        expect("agent", path, True)
     elif name in SHARED:
         path = sample_path(app, rule)
         answers = {who: request_as_page(clients[who], rule, path).status_code for who in clients}

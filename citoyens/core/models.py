@@ -157,3 +157,54 @@ class JobRun(db.Model):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_JOB_RUN_STATUSES
+
+
+EXPORT_FILE_STATUSES = {
+    "queued": "En file d'attente",
+    "running": "En préparation",
+    "ready": "Prêt",
+    "failed": "En échec",
+}
+ACTIVE_EXPORT_FILE_STATUSES = ("queued", "running")
+
+
+class ExportFile(db.Model):
+    """A staff export too large to stream, built by the worker (`citoyens.export_jobs`):
+    what was asked (a registered builder and its parameters), by whom, and the file once
+    written to the upload storage. Only its requester downloads it; the retention purge
+    deletes row and file `RETENTION_EXPORT_FILE_DAYS` (7) after it was asked for."""
+
+    __tablename__ = "export_files"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'ready', 'failed')", name="status"),
+        CheckConstraint("format IN ('csv', 'xlsx')", name="format"),
+        Index("ix_export_files_requested_by_created_at", "requested_by_id", "created_at"),
+        Index("ix_export_files_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The builder's name in the registry ("presences", "familles"...).
+    kind: Mapped[str] = mapped_column(String(40))
+    # The builder's parameters, as JSON (ids, ISO dates): what the worker builds from.
+    params: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(4))
+    # What it is, in French ("Présences — APS matin, du 02/09/2030 au 30/09/2030").
+    title: Mapped[str] = mapped_column(String(200))
+    # The download's name, an ASCII slug without extension.
+    filename: Mapped[str] = mapped_column(String(80))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    # Rows of the first sheet: estimated when asked (the progress bar's total), then as
+    # written once ready.
+    rows: Mapped[int | None] = mapped_column()
+    # In the upload storage under a random key (never under static/); None until ready.
+    storage_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    size: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_EXPORT_FILE_STATUSES

@@ -1,15 +1,14 @@
-"""One activity day's list for the staff: a CSV for French Excel and a printable PDF.
+"""One activity day's list for the staff: a CSV for French Excel and a printable PDF; and
+the labels of a booking's status and attendance that every attendance export shares
+(the period export, `period_exports.py`, uses them too).
 
-The CSV is UTF-8 with a BOM and `;` separators; a cell starting with = + - @ (or a tab
-or carriage return) is prefixed with an apostrophe so a spreadsheet never runs it as a
-formula (SECURITY.md, ASVS 1.2.10). The PDF uses fpdf2's core Helvetica: latin-1 only,
-so text is first folded into latin-1 (typographic quotes, œ, dashes...).
+The CSV goes through `citoyens.tabular` (UTF-8 with a BOM, `;` separators, formulas
+neutralised: SECURITY.md, ASVS 1.2.10). The PDF uses fpdf2's core Helvetica: latin-1
+only, so text is first folded into latin-1 (typographic quotes, œ, dashes...).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from datetime import datetime
 
@@ -19,9 +18,22 @@ from fpdf.enums import XPos, YPos
 from citoyens.forms import PARIS
 from citoyens.reservations.models import ATTENDANCES, BOOKING_STATUSES, Booking
 from citoyens.reservations.staff import DaySheet, day_label
-from citoyens.tabular import neutralise
+from citoyens.tabular import Sheet, csv_bytes
 
 CSV_COLUMNS = ["Nom", "Prénom", "Classe", "Allergies", "PAI", "Régime", "Statut", "Présence"]
+LATE_CANCELLATION = "Annulé hors délai"
+
+
+def status_label(status: str, late: bool = False) -> str:
+    """ "Réservé", "Liste d'attente", "Présent sans réservation", "Annulé hors délai"..."""
+    if status == "cancelled" and late:
+        return LATE_CANCELLATION
+    return BOOKING_STATUSES.get(status, status)
+
+
+def attendance_label(attendance: str | None) -> str:
+    """ "Présent", "Absent", "Absent justifié", or "" when not pointed."""
+    return ATTENDANCES.get(attendance or "", "")
 
 
 def export_name(sheet: DaySheet, extension: str) -> str:
@@ -37,26 +49,28 @@ def _lines(sheet: DaySheet) -> list[Booking]:
     return sheet.present + sheet.waiting
 
 
-def day_csv(sheet: DaySheet) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_COLUMNS)
+def day_table(sheet: DaySheet) -> Sheet:
+    """The day's list as a table: the children expected, then the waiting list."""
+    rows = []
     for booking in _lines(sheet):
         child = booking.child
-        writer.writerow(
-            neutralise(value)
-            for value in (
+        rows.append(
+            [
                 child.last_name,
                 child.first_name,
                 child.class_level,
                 child.allergies,
-                "Oui" if child.pai else "Non",
+                bool(child.pai),
                 child.diet,
-                BOOKING_STATUSES.get(booking.status, booking.status),
-                ATTENDANCES.get(booking.attendance or "", ""),
-            )
+                status_label(booking.status, booking.late),
+                attendance_label(booking.attendance),
+            ]
         )
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return Sheet("Liste d'appel", CSV_COLUMNS, rows)
+
+
+def day_csv(sheet: DaySheet) -> bytes:
+    return csv_bytes(day_table(sheet))
 
 
 # --- PDF --------------------------------------------------------------------------------------

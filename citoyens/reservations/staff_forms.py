@@ -31,7 +31,7 @@ def _span_problem(first: date, last: date) -> str | None:
     return None
 
 
-def _valid_span(form, valid: bool, order_message: str) -> bool:
+def valid_span(form, valid: bool, order_message: str) -> bool:
     """A form's `starts_on`/`ends_on`: one day when the end is empty, in order, not too long."""
     _one_day_by_default(form.starts_on, form.ends_on)
     if not (in_order(form.starts_on, form.ends_on, order_message) and valid):
@@ -72,7 +72,7 @@ class HolidayForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if not _valid_span(self, valid, "Le dernier jour ne peut pas précéder le premier jour."):
+        if not valid_span(self, valid, "Le dernier jour ne peut pas précéder le premier jour."):
             return False
         query = select(Holiday.id).where(
             Holiday.kind == self.kind.data, Holiday.starts_on == self.starts_on.data
@@ -150,7 +150,7 @@ class ClosureForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if not _valid_span(
+        if not valid_span(
             self, valid, "Le dernier jour fermé ne peut pas précéder le premier jour."
         ):
             return False

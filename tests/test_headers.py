@@ -135,6 +135,37 @@ def test_login_answers_are_not_stored(client, parent):
     assert "no-store" in response.headers["Cache-Control"]
 
 
+PUBLIC_PAGES = ("/", "/connexion", "/creer-mon-espace", "/accessibilite", "/donnees-personnelles")
+
+
+def test_public_pages_may_enter_the_back_forward_cache_personal_pages_never(client, auth, parent):
+    """`no-store` keeps a page out of the back/forward cache: only personal pages have it."""
+    for path in PUBLIC_PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        # the browser alone, checked on each visit: a shared cache never gets the CSRF token
+        assert response.headers["Cache-Control"] == "private, no-cache", path
+    assert client.get("/connexion?next=/mes-documents").headers["Cache-Control"] == (
+        "private, no-cache"
+    )
+    offline = client.get("/hors-ligne").headers["Cache-Control"]
+    assert offline.startswith("public") and "no-store" not in offline
+    # Pages with a token in their address, a form's answer, an error: never stored.
+    for response in (
+        client.get("/nouveau-mot-de-passe/x"),
+        client.get("/confirmer/x"),
+        post(client, "/connexion", {"email": "x@example.org", "password": "y"}),
+        client.get("/nulle-part"),
+    ):
+        assert response.headers["Cache-Control"] == "no-store", response.request.path
+    # Logged in, every page is personal: the public ones show the account's navigation.
+    auth.login(parent)
+    for path in ("/accessibilite", "/donnees-personnelles", "/tableau-de-bord", "/mon-compte"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+
+
 # --- HSTS -----------------------------------------------------------------------------------
 
 

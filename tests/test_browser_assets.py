@@ -189,6 +189,10 @@ def test_the_back_forward_cache_keeps_public_pages_only(chromium_with_back_forwa
         cdp.send("Page.enable")
         try:
             page.goto("/accessibilite")
+            # The worker's first activation claims the open pages, which evicts a cached
+            # one (once per deploy): let it settle first.
+            assert page.evaluate(WORKER_READY, TIMEOUT_MS) == "active"
+            page.reload()
             page.evaluate(MARK)
             page.goto("/donnees-personnelles")
             assert go_back(page, cdp) == []

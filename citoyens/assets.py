@@ -153,7 +153,8 @@ class Assets:
 def init_app(app: Flask) -> None:
     """Hashed URLs for `url_for("static", …)` and the static view serving them.
 
-    STATIC_FOLDER (optional) serves another folder: a deployment's own assets, or tests.
+    STATIC_FOLDER (app config, optional) serves another folder: tests use it to play a
+    deploy with other files.
     """
     if app.config.get("STATIC_FOLDER"):
         app.static_folder = app.config["STATIC_FOLDER"]

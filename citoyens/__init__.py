@@ -62,9 +62,13 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
-    from citoyens import jobs
+    from citoyens import assets, compression, jobs
 
     jobs.init_app(app)
+    # Hashed, minified, precompressed static files; compressed responses (after the
+    # security headers, registered later: after_request hooks run last-registered first).
+    assets.init_app(app)
+    compression.init_app(app)
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

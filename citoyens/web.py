@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, make_response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
 
@@ -76,6 +77,29 @@ CACHEABLE_ENDPOINTS = {
 }
 
 
+# Public pages: nothing personal for an anonymous visitor. The browser alone may keep them
+# (`private`: never a shared cache, they carry a session-bound CSRF token), checked again on
+# every visit (`no-cache`); without `no-store` the back/forward cache keeps them. For a
+# logged-in visitor, and for every other page, `no-store`.
+PUBLIC_PAGES = {
+    "core.home",
+    "core.accessibility",
+    "core.privacy",
+    "accounts.login",
+    "accounts.signup",
+}
+PUBLIC_PAGE_CACHE = "private, no-cache"
+
+
+def is_public_page(response) -> bool:
+    return (
+        request.endpoint in PUBLIC_PAGES
+        and request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and not current_user.is_authenticated
+    )
+
+
 def security_headers(response):
     """after_request: the headers of SECURITY.md on every response."""
     headers = response.headers
@@ -87,7 +111,11 @@ def security_headers(response):
     headers.setdefault("Permissions-Policy", "geolocation=(), microphone=(), payment=()")
     if current_app.config.get("HSTS"):
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if request.endpoint not in CACHEABLE_ENDPOINTS:
+    if request.endpoint in CACHEABLE_ENDPOINTS:
+        pass  # their views say for how long
+    elif is_public_page(response):
+        headers["Cache-Control"] = PUBLIC_PAGE_CACHE
+    else:
         headers["Cache-Control"] = "no-store"
     return response
 
@@ -95,10 +123,12 @@ def security_headers(response):
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, minus the cookie on public cacheable responses.
 
-    A cached manifest or offline page must never carry someone's session.
+    A cached manifest or offline page must never carry someone's session; nor `Vary:
+    Cookie` (Flask-Login's after_request reads the session on every response), which would
+    split a file cached for a year by cookie value.
     """
 
-    def should_set_cookie(self, app, session) -> bool:
+    def save_session(self, app, session, response) -> None:
         if request.endpoint in CACHEABLE_ENDPOINTS:
-            return False
-        return super().should_set_cookie(app, session)
+            return
+        super().save_session(app, session, response)

@@ -225,6 +225,21 @@ def post(client, path: str, data: dict | None = None, **kwargs):
     return client.post(path, data=data, **kwargs)
 
 
+def decoded(response) -> bytes:
+    """A response's body as sent, decoded by its Content-Encoding (br, gzip or none)."""
+    coding = response.headers.get("Content-Encoding")
+    if coding == "br":
+        import brotli
+
+        return brotli.decompress(response.data)
+    if coding == "gzip":
+        import gzip
+
+        return gzip.decompress(response.data)
+    assert coding is None, coding
+    return response.data
+
+
 class AuthActions:
     def __init__(self, client):
         self._client = client

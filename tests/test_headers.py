@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -9,11 +11,12 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
 import pytest
+from flask import url_for
 
 from citoyens import create_app
 from citoyens.extensions import db
 from tests import conftest
-from tests.conftest import post
+from tests.conftest import decoded, post
 
 
 def extra_app(app, **overrides):
@@ -95,6 +98,9 @@ EXPECTED_STATUS = {
 }
 
 
+PUBLIC = {"public", "login"}
+
+
 def test_security_headers_on_every_kind_of_page(responses):
     """One test, many pages: each login hashes a password, so the pages are fetched once."""
     assert {name: r.status_code for name, r in responses.items()} == EXPECTED_STATUS
@@ -112,8 +118,11 @@ def test_security_headers_on_every_kind_of_page(responses):
 
         assert response.headers["X-Content-Type-Options"] == "nosniff", name
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", name
-        if name != "public":  # personal pages, the login page and error pages
-            assert "no-store" in response.headers.get("Cache-Control", ""), name
+        cache_control = response.headers.get("Cache-Control", "")
+        if name in PUBLIC:  # kept by the browser alone (back/forward cache), checked each time
+            assert cache_control == "private, no-cache", name
+        else:  # personal pages and error pages
+            assert "no-store" in cache_control, name
         # every one is built by citoyens.web.render (error pages through errors._page)
         assert "HX-Request" in response.headers.get("Vary", ""), name
 
@@ -124,6 +133,37 @@ def test_login_answers_are_not_stored(client, parent):
     response = post(client, "/connexion", {"email": parent.email, "password": parent.password})
     assert response.status_code == 303
     assert "no-store" in response.headers["Cache-Control"]
+
+
+PUBLIC_PAGES = ("/", "/connexion", "/creer-mon-espace", "/accessibilite", "/donnees-personnelles")
+
+
+def test_public_pages_may_enter_the_back_forward_cache_personal_pages_never(client, auth, parent):
+    """`no-store` keeps a page out of the back/forward cache: only personal pages have it."""
+    for path in PUBLIC_PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        # the browser alone, checked on each visit: a shared cache never gets the CSRF token
+        assert response.headers["Cache-Control"] == "private, no-cache", path
+    assert client.get("/connexion?next=/mes-documents").headers["Cache-Control"] == (
+        "private, no-cache"
+    )
+    offline = client.get("/hors-ligne").headers["Cache-Control"]
+    assert offline.startswith("public") and "no-store" not in offline
+    # Pages with a token in their address, a form's answer, an error: never stored.
+    for response in (
+        client.get("/nouveau-mot-de-passe/x"),
+        client.get("/confirmer/x"),
+        post(client, "/connexion", {"email": "x@example.org", "password": "y"}),
+        client.get("/nulle-part"),
+    ):
+        assert response.headers["Cache-Control"] == "no-store", response.request.path
+    # Logged in, every page is personal: the public ones show the account's navigation.
+    auth.login(parent)
+    for path in ("/accessibilite", "/donnees-personnelles", "/tableau-de-bord", "/mon-compte"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
 
 
 # --- HSTS -----------------------------------------------------------------------------------
@@ -364,9 +404,17 @@ def test_no_inline_script_and_htmx_locked_down(app, client, parent, staff):
 
 def test_htmx_is_loaded_with_subresource_integrity(app, client):
     page = parse(client.get("/"))
-    htmx = [s for s in page.scripts if app.config["HTMX_FILE"] in s["attrs"].get("src", "")]
+    with app.test_request_context():
+        src = url_for("static", filename=app.config["HTMX_FILE"])  # its content-hashed URL
+    htmx = [s for s in page.scripts if s["attrs"].get("src") == src]
     assert len(htmx) == 1
     assert htmx[0]["attrs"].get("integrity") == app.config["HTMX_SRI"]
+    # The SRI holds for the bytes served (htmx is not minified again), compressed or not.
+    for encoding in ("br", "gzip", "identity"):
+        response = client.get(src, headers={"Accept-Encoding": encoding})
+        data = decoded(response)
+        sri = "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+        assert sri == app.config["HTMX_SRI"], encoding
 
 
 # --- Error pages --------------------------------------------------------------------------

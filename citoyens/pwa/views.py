@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import (
     Blueprint,
     abort,
@@ -15,13 +17,13 @@ from flask import (
 )
 from PIL import Image
 
+from citoyens import assets
 from citoyens.core import settings
 from citoyens.documents.storage import StorageError, check_key, get_storage
 
 bp = Blueprint("pwa", __name__)
 
 THEME_COLOR = settings.DEFAULT_PRIMARY_COLOR
-CACHE_VERSION = "v1"
 
 
 @bp.get("/manifest.webmanifest")
@@ -129,23 +131,34 @@ def precache_urls() -> list[str]:
     ]
 
 
+def cache_name(offline_page: str) -> str:
+    """Named from the static files' hashes and the offline page it stores: a deploy that
+    changes either gives a new name, hence a new worker script, which the browser installs
+    (it compares the script's bytes) and which deletes the old caches on activation."""
+    page = hashlib.sha256(offline_page.encode()).hexdigest()
+    version = hashlib.sha256(f"{assets.manifest().version} {page}".encode()).hexdigest()
+    return f"citoyens-{version[:12]}"
+
+
 @bp.get("/sw.js")
 def service_worker():
     body = render_template(
-        "pwa/sw.js", cache_name=f"citoyens-shell-{CACHE_VERSION}", precache=precache_urls()
+        "pwa/sw.js", cache_name=cache_name(offline_page()), precache=precache_urls()
     )
     response = make_response(body)
     response.mimetype = "text/javascript"
-    # Browsers re-check the worker at most daily anyway; keep it fresh for deploys.
+    # Never immutable: the browser asks for it again (ETag-less, so whole) on each check.
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Service-Worker-Allowed"] = "/"
     return response
 
 
+def offline_page() -> str:
+    return render_template("pwa/offline.html", commune_name=settings.current().name)
+
+
 @bp.get("/hors-ligne")
 def offline():
-    response = make_response(
-        render_template("pwa/offline.html", commune_name=settings.current().name)
-    )
+    response = make_response(offline_page())
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

@@ -1,5 +1,7 @@
 /* Citoyens service worker.
- * - precaches the static shell (CSS, JS, icons, offline page);
+ * - precaches the static shell (CSS, JS, icons under content-hashed URLs, offline page);
+ * - its cache is named from those hashes: after a deploy this script differs, the browser
+ *   installs it, and its activation deletes the old caches;
  * - pages: network first, the offline page when the network is gone;
  * - never stores a page: personal data stays on the server;
  * - clears its caches when told so at logout. */
@@ -7,8 +9,15 @@ const CACHE = {{ cache_name|tojson }};
 const PRECACHE = {{ precache|tojson }};
 const OFFLINE_URL = PRECACHE[0];
 
+function precache() {
+  // The hashed files never change (the HTTP cache may give them); the offline page does,
+  // so it comes from the server, never from an HTTP cache older than this deploy.
+  const requests = PRECACHE.map((url) => new Request(url, { cache: url === OFFLINE_URL ? "reload" : "default" }));
+  return caches.open(CACHE).then((cache) => cache.addAll(requests));
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PRECACHE)).then(() => self.skipWaiting()));
+  event.waitUntil(precache().then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
@@ -25,8 +34,7 @@ self.addEventListener("message", (event) => {
     event.waitUntil(
       caches.keys()
         .then((keys) => Promise.all(keys.map((key) => caches.delete(key))))
-        .then(() => caches.open(CACHE))
-        .then((cache) => cache.addAll(PRECACHE))
+        .then(precache)
     );
   }
 });

@@ -52,14 +52,14 @@ def household_invoices(household_id: int):
     )
 
 
-def _form_page(household_id: int, form: CounterPaymentForm, status: int = 200):
+def _form_page(household_id: int, form: CounterPaymentForm, status: int = 200, owed=None):
     return render(
         "admin/counter/new.html",
         status=status,
         form=form,
         household_id=household_id,
         name=_name(household_id),
-        open_invoices=counter_list.open_invoices(household_id),
+        open_invoices=counter_list.open_invoices(household_id) if owed is None else owed,
         ticked=set(form.invoices.data or ()),
         balance=credit_balance(household_id),
     )
@@ -75,10 +75,12 @@ def counter_new(household_id: int):
     form = CounterPaymentForm()
     if not form.is_submitted():
         form.received_on.data = rules.today()
+        owed = counter_list.open_invoices(household_id)
         chosen = parse_id(request.args.get("facture"))
-        open_ids = [item.invoice.id for item in counter_list.open_invoices(household_id)]
+        open_ids = [item.invoice.id for item in owed]
+        # From an invoice's page: that one; from the family's page: all it owes.
         form.invoices.data = [chosen] if chosen in open_ids else open_ids
-        return _form_page(household_id, form)
+        return _form_page(household_id, form, owed=owed)
     if not form.validate():
         return _form_page(household_id, form, 422)
 

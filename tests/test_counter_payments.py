@@ -476,12 +476,21 @@ def test_an_administrator_reverses_a_cheque_and_the_invoices_are_due_again(
     assert state(app, family.sept) == ("paid", 0)
 
 
-def test_a_reversal_needs_a_reason(app, family, admin_client):
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("   ", "Le motif est obligatoire."),
+        ("Chèque\x00rejeté", "Le motif contient des caractères non autorisés."),
+        ("x" * 201, "Le motif ne peut pas dépasser 200 caractères."),
+    ],
+)
+def test_a_reversal_needs_a_proper_reason(app, family, admin_client, reason, message):
     receipt_id = receipt_id_of(record(admin_client, family.household_id, [family.sept]))
-    response = reverse(admin_client, receipt_id, "   ")
+    response = reverse(admin_client, receipt_id, reason)
     assert response.status_code == 422
-    assert "Le motif est obligatoire." in text(response)
+    assert message in text(response)
     assert state(app, family.sept) == ("paid", 0)
+    assert count(app, AuditEvent, AuditEvent.action == "counter.reversed") == 0
 
 
 def test_a_reversal_twice_is_refused(app, family, admin_client):

@@ -76,7 +76,12 @@ class CounterPaymentForm(FlaskForm):
         validators=optional_text("La banque ou l'émetteur", 80),
         description="La banque du chèque, ou l'émetteur des titres.",
     )
-    note = StringField("Note", filters=[strip], validators=optional_text("La note", 200))
+    note = StringField(
+        "Note",
+        filters=[strip],
+        validators=optional_text("La note", 200),
+        description="Imprimée sur le reçu remis à la famille.",
+    )
     invoices = InvoiceIdsField("Factures réglées", coerce=int)
 
 

@@ -1,5 +1,6 @@
-"""Recording and reversing money taken at the counter (DOMAIN.md "Paying"). Plain
-functions; the views run them inside `write_transaction` and commit.
+"""Recording money taken at the counter (DOMAIN.md "Paying"); its reversal is in
+`billing.counter_reversal`. Plain functions; the views run them inside
+`write_transaction` and commit.
 
 Recording: the invoices named are locked (PostgreSQL row locks, in id order; SQLite's
 BEGIN IMMEDIATE already runs writers one at a time) before what they still owe is read,
@@ -8,11 +9,6 @@ remaining due: the second sees the first's payment. The amount goes to the invoi
 oldest due date first; each must receive something; what is left over becomes the
 household's credit (an overpayment, flagged to staff like any other). The receipt number
 is taken from the year's counter row in the same transaction: gapless.
-
-Reversing (administrators only, with a reason): a conditional UPDATE of the receipt, so
-of two reversals at once one does the work and the other is told it is done; its
-payments stop counting, the invoices it settled are due again, and the credit it created
-is taken back (never more than the balance still holds).
 """
 
 from __future__ import annotations
@@ -23,11 +19,10 @@ from datetime import date, datetime, time
 from sqlalchemy import select, update
 
 from citoyens import audit
-from citoyens.billing.corrections import lock_household
 from citoyens.billing.counter_models import TITLE_METHODS, CounterReceipt, ReceiptCounter
-from citoyens.billing.credits import add_credit, credit_balance
+from citoyens.billing.credits import add_credit
 from citoyens.billing.direct_debit_export import amounts_due
-from citoyens.billing.models import COUNTER_METHODS, HouseholdCredit, Invoice, Payment
+from citoyens.billing.models import COUNTER_METHODS, Invoice, Payment
 from citoyens.billing.money import euros
 from citoyens.billing.numbers import take_number
 from citoyens.database import utcnow
@@ -147,7 +142,8 @@ def paid_at(received_on: date, today: date) -> datetime:
     return datetime.combine(received_on, time(12), PARIS)
 
 
-def _clean(value: str | None, limit: int) -> str | None:
+def clean_text(value: str | None, limit: int) -> str | None:
+    """Typed text on one line, spaces collapsed, cut to `limit`; None when empty."""
     text = " ".join((value or "").split())[:limit]
     return text or None
 
@@ -169,7 +165,8 @@ def record_receipt(
     receipt, one payment per invoice it pays, the invoices settled marked paid, and the
     credit kept beyond what they owed. Raises CounterError (nothing written)."""
     today = today or today_in_paris()
-    reference, issuer, note = _clean(reference, 60), _clean(issuer, 80), _clean(note, 200)
+    reference, issuer = clean_text(reference, 60), clean_text(issuer, 80)
+    note = clean_text(note, 200)
     if method not in TITLE_METHODS and method != "transfer":
         reference = issuer = None  # cash has neither
     check_details(method, amount_cents, received_on, reference, issuer, today)
@@ -248,85 +245,3 @@ def record_receipt(
         f"invoices:{numbers} credit:{credit}",
     )
     return receipt
-
-
-def reverse_receipt(receipt_id: int, reason: str | None, *, actor) -> CounterReceipt:
-    """An administrator cancels a receipt (a cheque returned unpaid, a mistake): the
-    receipt and its payments are marked reversed, the invoices are due again and the
-    credit it created is taken back. Raises CounterError (nothing written)."""
-    reason = _clean(reason, 200)
-    if not reason:
-        raise CounterError("Indiquez le motif de l'annulation.", "reason")
-    invoice_ids = list(
-        db.session.scalars(select(Payment.invoice_id).where(Payment.receipt_id == receipt_id))
-    )
-    lock_invoices(invoice_ids)  # the same order as recording: no crossed waits
-    now = utcnow()
-    done = db.session.execute(
-        update(CounterReceipt)
-        .where(CounterReceipt.id == receipt_id, CounterReceipt.reversed_at.is_(None))
-        .values(reversed_at=now, reversed_by_id=getattr(actor, "id", None), reversal_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done != 1:
-        raise CounterError("Ce paiement est déjà annulé.", "reason")
-    receipt = db.session.get(CounterReceipt, receipt_id, populate_existing=True)
-    payment_ids = [payment.id for payment in receipt.payments]
-    if receipt.credit_cents:
-        _take_back_credit(receipt, payment_ids, actor)
-    db.session.execute(
-        update(Payment)
-        .where(Payment.receipt_id == receipt_id, Payment.reversed_at.is_(None))
-        .values(reversed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    dues = amounts_due(invoice_ids)
-    reopened = [invoice_id for invoice_id in invoice_ids if dues.get(invoice_id, 0) > 0]
-    if reopened:
-        db.session.execute(
-            update(Invoice)
-            .where(Invoice.id.in_(reopened), Invoice.status == "paid")
-            .values(status="issued")
-            .execution_options(synchronize_session=False)
-        )
-    audit.record(
-        "counter.reversed",
-        actor=actor,
-        target=f"receipt:{receipt_id}",
-        details=f"household:{receipt.household_id} amount:{receipt.amount_cents} "
-        f"credit:{receipt.credit_cents} reason:{reason}",
-    )
-    return receipt
-
-
-def _take_back_credit(receipt: CounterReceipt, payment_ids: list[int], actor) -> None:
-    """The overpayment the receipt created leaves the balance, provided it is still there
-    (not deducted from an invoice nor refunded meanwhile)."""
-    lock_household(receipt.household_id)
-    balance = credit_balance(receipt.household_id)
-    if balance < receipt.credit_cents:
-        raise CounterError(
-            f"Ce paiement a laissé {euros(receipt.credit_cents)} au crédit de la famille, "
-            f"mais son solde n'est plus que de {euros(balance)} (déduit d'une facture ou "
-            "remboursé depuis) : il ne peut pas être annulé ici.",
-            "reason",
-        )
-    add_credit(
-        receipt.household_id,
-        "reversal",
-        -receipt.credit_cents,
-        payment_id=payment_ids[-1] if payment_ids else None,
-        note=f"Annulation de l'encaissement {receipt.number}",
-        actor=actor,
-    )
-    # Nothing is left to look at: its overpayment leaves the staff's list.
-    db.session.execute(
-        update(HouseholdCredit)
-        .where(
-            HouseholdCredit.payment_id.in_(payment_ids),
-            HouseholdCredit.kind == "overpayment",
-            HouseholdCredit.reviewed_at.is_(None),
-        )
-        .values(reviewed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )

@@ -279,8 +279,9 @@ class Payment(db.Model):
     rejection_reason: Mapped[str | None] = mapped_column(String(200))
     # Taken at the counter: the receipt (encaissement) it is part of, and when an
     # administrator reversed it (the receipt holds who and why).
+    # (Looked up through uq_payments_receipt_invoice, which starts with it.)
     receipt_id: Mapped[int | None] = mapped_column(
-        ForeignKey("counter_receipts.id", ondelete="RESTRICT"), index=True
+        ForeignKey("counter_receipts.id", ondelete="RESTRICT")
     )
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

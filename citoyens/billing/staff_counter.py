@@ -14,7 +14,7 @@ from flask_login import current_user
 from citoyens import audit
 from citoyens.accounts.decorators import admin_required
 from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
-from citoyens.billing import counter, counter_list, counter_pdf, pdf, rules
+from citoyens.billing import counter, counter_list, counter_pdf, counter_reversal, pdf, rules
 from citoyens.billing.counter_forms import CounterPaymentForm, ReversalForm
 from citoyens.billing.counter_models import CounterReceipt
 from citoyens.billing.credits import credit_balance
@@ -145,9 +145,10 @@ def counter_reverse(receipt_id: int):
     form = ReversalForm()
     if not form.validate_on_submit():
         return _receipt_page(receipt, form, 422)
+    reason = form.reason.data
     try:
         write_transaction(
-            lambda: counter.reverse_receipt(receipt_id, form.reason.data, actor=current_user)
+            lambda: counter_reversal.reverse_receipt(receipt_id, reason, actor=current_user)
         )
     except counter.CounterError as error:
         form.reason.errors = [*form.reason.errors, str(error)]

@@ -90,6 +90,8 @@ def register_blueprints(app: Flask) -> None:
     from citoyens.billing import (  # noqa: F401 (routes on the billing and admin blueprints)
         mandate_views,
         pay_views,
+        staff_cash_up,
+        staff_counter,
         staff_credits,
         staff_direct_debits,
         staff_invoices,

@@ -8,7 +8,9 @@ the tariffs exist. Idempotent: each part is made only while it is missing.
   last month's invoice was issued: it waits to be paid (simulated bank in development);
 - a document of the family waits for staff to review it;
 - a second family pays by SEPA direct debit: its mandate is signed and last month's
-  invoice is planned for collection.
+  invoice is planned for collection;
+- a third family paid its last two invoices with one cheque at the counter
+  (citoyens/demo_counter.py): its receipt is there for staff and for the family.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def seed_history(today: date | None = None) -> int:
 
 
 def _seed_history(today: date | None) -> int:
+    from citoyens.demo_counter import cheque_over_two_months, counter_family
     from citoyens.forms import today_in_paris
 
     today = today or today_in_paris()
@@ -56,11 +59,14 @@ def _seed_history(today: date | None) -> int:
     created = _enrol_goulidons(family, month, today)
     debit_family, debit_created = _debit_family(month, today)
     created += debit_created
+    cheque_family, cheque_created = counter_family(month, today)
+    created += cheque_created
     created += _document_to_review(family)
-    households = [family] + ([debit_family] if debit_family is not None else [])
-    created += _last_month_bookings(households, month)
+    households = [family, debit_family, cheque_family]
+    created += _last_month_bookings([h for h in households if h is not None], month)
     db.session.flush()
     created += _issue_invoices(month, today)
+    created += cheque_over_two_months(cheque_family, month, today)
     return created
 
 

@@ -1,6 +1,7 @@
 """Import every model module so the metadata (create_all, Alembic) knows all tables."""
 
 from citoyens.accounts import models as accounts_models  # noqa: F401
+from citoyens.billing import counter_models as billing_counter_models  # noqa: F401
 from citoyens.billing import models as billing_models  # noqa: F401
 from citoyens.core import models as core_models  # noqa: F401
 from citoyens.documents import models as documents_models  # noqa: F401

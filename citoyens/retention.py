@@ -30,6 +30,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from citoyens import audit
 from citoyens.accounts.models import User
+from citoyens.billing.counter_models import CounterReceipt
 from citoyens.billing.models import (
     BilledDay,
     HouseholdCredit,
@@ -220,7 +221,15 @@ def _delete_export_files(ids: list[int]) -> list[str]:
 
 
 # Rows that must outlive the household's personal data (accounting records).
-ACCOUNTING = (Invoice, Payment, PaymentAttempt, Mandate, BilledDay, HouseholdCredit)
+ACCOUNTING = (
+    Invoice,
+    Payment,
+    PaymentAttempt,
+    Mandate,
+    BilledDay,
+    HouseholdCredit,
+    CounterReceipt,
+)
 
 
 def _purge_households(ids: list[int]) -> list[str]:

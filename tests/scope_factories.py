@@ -1,5 +1,6 @@
 """Factories for tests/test_staff_scope.py: two services (A and B), a family enrolled in
-each with a document, a health document, a request, an invoice and a booking, and the three
+each with a document, a health document, a request, an invoice paid in part at the counter
+(a receipt) and a booking, and the three
 staff accounts whose access is checked (an agent of A, an agent of no service, an admin)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from citoyens.households.models import HouseholdMember, Person
 from citoyens.reservations.models import ActivityDay, Booking, Closure
 from tests.admin_enrolments_factories import make_enrolment
 from tests.billing_factories import make_invoice
+from tests.counter_factories import make_receipt
 from tests.documents_factories import children_of, make_document, make_type, png
 from tests.factories import make_user
 from tests.requests_factories import assign_staff, make_request
@@ -60,6 +62,7 @@ class Family:
     document: int
     health: int
     invoice: int
+    receipt: int
     day: int
     booking: int
 
@@ -70,6 +73,7 @@ class Family:
             "person_id": self.child,
             "role_slug": "enfant",
             "invoice_id": self.invoice,
+            "receipt_id": self.receipt,
             "document_id": self.document,
             "request_id": self.request,
             "enrolment_id": self.enrolment,
@@ -85,6 +89,7 @@ class Family:
             f'/admin/demandes/{self.request}"',
             f'/admin/inscriptions/{self.enrolment}"',
             f'/admin/factures/{self.invoice}"',
+            f'/admin/factures/encaissements/{self.receipt}"',
         ]
 
 
@@ -123,6 +128,7 @@ def make_family(app, offer, name: str, health_type: int, photo_type: int) -> Fam
         db.session.add(booking)
         db.session.commit()
         booking_id = booking.id
+    invoice = make_invoice(app, household, month=date(2030, 9, 1))
     return Family(
         household=household,
         child=child,
@@ -131,7 +137,8 @@ def make_family(app, offer, name: str, health_type: int, photo_type: int) -> Fam
         request=request_id,
         document=stored(app, household, photo_type),
         health=stored(app, household, health_type, child),
-        invoice=make_invoice(app, household, month=date(2030, 9, 1)),
+        invoice=invoice,
+        receipt=make_receipt(app, household, [invoice], 500),
         day=day,
         booking=booking_id,
     )

@@ -86,3 +86,29 @@ def test_demo_has_last_month_an_invoice_to_pay_and_a_direct_debit_family(app, cl
     auth.logout()
     auth.login(email=DEBIT_FAMILY[0], password=DEBIT_FAMILY[1])
     assert "Prélèvement prévu" in client.get("/factures").get_data(as_text=True)
+
+
+def test_demo_has_a_cheque_over_two_invoices_and_its_receipt(app, client, auth):
+    from citoyens.billing.counter_models import CounterReceipt
+    from citoyens.demo_counter import CHEQUE_NUMBER, COUNTER_FAMILY, COUNTER_REF
+
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        household = _household(COUNTER_REF)
+        receipt = db.session.scalar(
+            select(CounterReceipt).where(CounterReceipt.household_id == household.id)
+        )
+        assert receipt is not None and receipt.method == "cheque"
+        assert receipt.reference == CHEQUE_NUMBER and receipt.reversed_at is None
+        paid = {payment.invoice_id for payment in receipt.payments}
+        statuses = db.session.scalars(select(Invoice.status).where(Invoice.id.in_(paid))).all()
+        assert len(paid) == 2 and set(statuses) == {"paid"}
+        assert receipt.credit_cents == 0
+        receipt_id, number = receipt.id, receipt.number
+        assert seed() == 0
+
+    auth.login(email=COUNTER_FAMILY[0], password=COUNTER_FAMILY[1])
+    page = client.get("/factures").get_data(as_text=True)
+    assert f"Chèque n° {CHEQUE_NUMBER}" in page and number in page
+    assert client.get(f"/factures/recus/{receipt_id}.pdf").status_code == 200

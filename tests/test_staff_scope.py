@@ -61,6 +61,7 @@ ADMIN_ONLY = {
     "admin.billing_credit_note",
     "admin.credit_refund",
     "admin.credit_reviewed",
+    "admin.counter_reverse",
     "admin.direct_debits_export",
     "admin.direct_debit_batch_xml",
     "admin.direct_debit_reject",
@@ -91,6 +92,7 @@ LISTS = {
     "admin.enrolments",
     "admin.invoices",
     "admin.overpayments",
+    "admin.counter_receipts",
     "admin.reservations",
     "admin.enrolment_new",
     "admin.exports",
@@ -102,6 +104,7 @@ SHOWING_FAMILIES = {
     "admin.requests",
     "admin.enrolments",
     "admin.invoices",
+    "admin.counter_receipts",
 }
 # Lists whose body is a file (no family marker to look for in the text).
 FILE_LISTS = {"admin.invoices_paper_pdf"}
@@ -114,6 +117,10 @@ FAMILY = {
     "admin.household_credit",
     "admin.invoice",
     "admin.invoice_pdf",
+    "admin.household_invoices",
+    "admin.counter_new",
+    "admin.counter_receipt",
+    "admin.counter_receipt_pdf",
     "admin.documents_show",
     "admin.documents_file",
     "admin.documents_preview",

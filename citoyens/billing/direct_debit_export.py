@@ -124,8 +124,8 @@ def blocked_count(month: date, exportable: int | None = None) -> int:
 
 def amounts_due(invoice_ids) -> dict[int, int]:
     """What is left to collect on each invoice: its total less the credit notes that
-    correct it and the payments not rejected (as `billing.payments.amount_left`, in three
-    queries for the whole month)."""
+    correct it and the payments that count (`Payment.counts`: not rejected, not reversed),
+    as `billing.payments.amount_left`, in three queries for the whole month."""
     ids = list(set(invoice_ids))
     if not ids:
         return {}
@@ -139,7 +139,7 @@ def amounts_due(invoice_ids) -> dict[int, int]:
     ).all()
     paid = db.session.execute(
         select(Payment.invoice_id, func.sum(Payment.amount_cents))
-        .where(Payment.invoice_id.in_(ids), Payment.rejected_at.is_(None))
+        .where(Payment.invoice_id.in_(ids), Payment.counts)
         .group_by(Payment.invoice_id)
     ).all()
     for invoice_id, cents in (*credited, *paid):

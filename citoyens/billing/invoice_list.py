@@ -145,7 +145,7 @@ def month_invoices(
         paid_on = dict(
             db.session.execute(
                 select(Payment.invoice_id, last_paid)
-                .where(Payment.invoice_id.in_([i.id for i in items]), Payment.rejected_at.is_(None))
+                .where(Payment.invoice_id.in_([i.id for i in items]), Payment.counts)
                 .group_by(Payment.invoice_id)
             ).all()
         )

@@ -18,8 +18,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from citoyens.crypto import EncryptedString
@@ -221,21 +223,46 @@ class BilledDay(db.Model):
 
 # --- Payments ---------------------------------------------------------------------------------
 
+# What money came in by, as the family and the accounting read it. The counter's modes
+# (COUNTER_METHODS) are recorded by staff with a receipt (billing/counter_models.py);
+# "manual" is kept for payments recorded before those existed.
 PAYMENT_METHODS = {
     "card": "Carte bancaire (PayFiP)",
     "direct_debit": "Prélèvement",
+    "cheque": "Chèque",
+    "cash": "Espèces",
+    "transfer": "Virement",
+    "cesu": "CESU",
+    "ancv": "Chèques-vacances ANCV",
     "manual": "Au guichet",
 }
+COUNTER_METHODS = ("cheque", "cash", "transfer", "cesu", "ancv")
 
 
 class Payment(db.Model):
     """Money received for an invoice. `transaction_id` is unique: a notification
-    repeated or concurrent cannot record a payment twice (DOMAIN.md "Paying")."""
+    repeated or concurrent cannot record a payment twice (DOMAIN.md "Paying").
+
+    A payment counts towards the invoice unless its direct debit was rejected
+    (`rejected_at`) or its counter receipt was reversed by an administrator
+    (`reversed_at`, copied from the receipt): `Payment.counts` says so, in SQL and in
+    Python, for every sum of what was paid."""
 
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint("method IN ('card', 'direct_debit', 'manual')", name="method"),
+        CheckConstraint(
+            "method IN ('card', 'direct_debit', 'manual', 'cheque', 'cash', 'transfer', "
+            "'cesu', 'ancv')",
+            name="method",
+        ),
         CheckConstraint("amount_cents > 0", name="amount"),
+        # Money taken at the counter always has its receipt.
+        CheckConstraint(
+            "receipt_id IS NOT NULL OR method NOT IN ('cheque', 'cash', 'transfer', 'cesu', "
+            "'ancv')",
+            name="counter_receipt",
+        ),
+        UniqueConstraint("receipt_id", "invoice_id", name="uq_payments_receipt_invoice"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -250,8 +277,26 @@ class Payment(db.Model):
     # A direct debit the bank rejected: the invoice is due again.
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rejection_reason: Mapped[str | None] = mapped_column(String(200))
+    # Taken at the counter: the receipt (encaissement) it is part of, and when an
+    # administrator reversed it (the receipt holds who and why).
+    # (Looked up through uq_payments_receipt_invoice, which starts with it.)
+    receipt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("counter_receipts.id", ondelete="RESTRICT")
+    )
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invoice: Mapped[Invoice] = relationship()
+    receipt = relationship("CounterReceipt", back_populates="payments")
+
+    @hybrid_property
+    def counts(self) -> bool:
+        """Neither rejected by the bank nor reversed: it pays the invoice."""
+        return self.rejected_at is None and self.reversed_at is None
+
+    @counts.inplace.expression
+    @classmethod
+    def _counts_expression(cls):
+        return and_(cls.rejected_at.is_(None), cls.reversed_at.is_(None))
 
 
 ATTEMPT_STATUSES = {
@@ -398,6 +443,8 @@ CREDIT_KINDS = {
     # Money taken out of it.
     "applied": "Déduit d'une facture",
     "refund": "Remboursé",
+    # An overpayment taken back: the counter payment it came from was reversed.
+    "reversal": "Paiement annulé",
 }
 
 
@@ -406,17 +453,21 @@ class HouseholdCredit(db.Model):
 
     A payment above what was due (`overpayment`) or credit lines larger than an invoice
     (`correction`) add to it; it is used on the next invoice (`applied`, negative) or
-    refunded by staff (`refund`, negative, recorded with who and why). The balance is the
-    sum of `amount_cents`; it never goes below zero (checked where money is taken out).
+    refunded by staff (`refund`, negative, recorded with who and why); the overpayment of a
+    counter payment an administrator reversed is taken back (`reversal`, negative). The
+    balance is the sum of `amount_cents`; it never goes below zero (checked where money is
+    taken out).
     """
 
     __tablename__ = "household_credits"
     __table_args__ = (
-        CheckConstraint("kind IN ('overpayment', 'correction', 'applied', 'refund')", name="kind"),
+        CheckConstraint(
+            "kind IN ('overpayment', 'correction', 'applied', 'refund', 'reversal')", name="kind"
+        ),
         CheckConstraint("amount_cents <> 0", name="amount"),
         CheckConstraint(
             "(kind IN ('overpayment', 'correction') AND amount_cents > 0)"
-            " OR (kind IN ('applied', 'refund') AND amount_cents < 0)",
+            " OR (kind IN ('applied', 'refund', 'reversal') AND amount_cents < 0)",
             name="sign",
         ),
     )

@@ -1,6 +1,7 @@
 """Invoice numbers: one counter row per year, incremented in the transaction that inserts
 the invoice, inside a savepoint with it: a number is only ever kept together with its
-invoice, so the numbering stays gapless even when two runs race."""
+invoice, so the numbering stays gapless even when two runs race. Counter receipts number
+themselves the same way, from their own counter table."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ def format_number(year: int, sequence: int) -> str:
     return f"F{year}-{sequence:06d}"
 
 
-def take_number(year: int) -> int:
+def take_number(year: int, model=InvoiceCounter) -> int:
     """The next number of `year`, taken in the current transaction (the counter row stays
-    locked until it ends). The year's row is created on first use, safely under races."""
-    counter = InvoiceCounter.__table__
+    locked until it ends). The year's row is created on first use, safely under races.
+    `model`: the counter table of the series (invoices; counter receipts)."""
+    counter = model.__table__
     bump = (
         update(counter)
         .where(counter.c.year == year)
@@ -29,12 +31,12 @@ def take_number(year: int) -> int:
     )
     number = db.session.execute(bump).scalar_one_or_none()
     if number is None:
-        db.session.execute(_insert_counter_if_missing(year))
+        db.session.execute(_insert_counter_if_missing(year, counter))
         number = db.session.execute(bump).scalar_one()
     return number
 
 
-def _insert_counter_if_missing(year: int):
+def _insert_counter_if_missing(year: int, counter):
     dialect = db.session.get_bind().dialect.name
     values = {"year": year, "last_number": 0}
     if dialect == "postgresql":
@@ -42,9 +44,5 @@ def _insert_counter_if_missing(year: int):
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - the project runs on SQLite and PostgreSQL
-        return insert(InvoiceCounter.__table__).values(**values)
-    return (
-        dialect_insert(InvoiceCounter.__table__)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["year"])
-    )
+        return insert(counter).values(**values)
+    return dialect_insert(counter).values(**values).on_conflict_do_nothing(index_elements=["year"])

@@ -52,10 +52,11 @@ class PaymentError(ValueError):
 
 
 def amount_paid(invoice_id: int) -> int:
-    """Cents received for the invoice: card, direct debit and counter, less rejected debits."""
+    """Cents received for the invoice: card, direct debit and counter, less rejected debits
+    and reversed counter payments."""
     return db.session.scalar(
         select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-            Payment.invoice_id == invoice_id, Payment.rejected_at.is_(None)
+            Payment.invoice_id == invoice_id, Payment.counts
         )
     )
 

@@ -3,7 +3,8 @@ invoice's details; the staff's month list is in billing.invoice_list. Plain quer
 HTTP; each page runs a fixed number of queries whatever the number of invoices.
 
 Balance due: for each invoice still "issued", its total minus the credit notes that correct
-it and minus the payments not rejected (never below zero); a credit note that corrects no
+it and minus the payments that count (`Payment.counts`: not rejected by the bank, not
+reversed at the counter; never below zero); a credit note that corrects no
 invoice reduces the balance as a whole. Invoices under direct debit are not "to pay": the
 bank collects them, so they are counted apart. Credit notes are shown negative whatever the
 sign their row carries (`signed_total`).
@@ -88,8 +89,38 @@ STATUS_FILTERS = {
 }
 
 
+# How a counter receipt reads: "Chèque n° 1234567 (Banque Exemple) reçu le 12/10/2026".
+_RECEIVED = {
+    "cheque": ("Chèque", "reçu"),
+    "cash": ("Espèces", "reçues"),
+    "transfer": ("Virement", "reçu"),
+    "cesu": ("Titres CESU", "reçus"),
+    "ancv": ("Chèques-vacances ANCV", "reçus"),
+}
+
+
+def receipt_label(receipt) -> str:
+    """A counter receipt in words: its mode, number, bank or issuer and date received."""
+    noun, received = _RECEIVED.get(
+        receipt.method, (PAYMENT_METHODS.get(receipt.method, receipt.method), "reçu")
+    )
+    number = f" n° {receipt.reference}" if receipt.reference else ""
+    issuer = f" ({receipt.issuer})" if receipt.issuer else ""
+    return f"{noun}{number}{issuer} {received} le {date_fr(receipt.received_on)}"
+
+
 def method_label(payment: Payment) -> str:
+    """How the money came: the mode, and for the counter its number and date received
+    (load `Payment.receipt` with the payments: `with_receipts`)."""
+    if payment.receipt_id is not None:
+        return receipt_label(payment.receipt)
     return PAYMENT_METHODS.get(payment.method, payment.method)
+
+
+def with_receipts(query):
+    """The payments' counter receipts loaded with them (one more query, whatever the
+    number), so that `method_label` reads them without a query per payment."""
+    return query.options(selectinload(Payment.receipt))
 
 
 # --- Days, compactly ----------------------------------------------------------------------------
@@ -135,6 +166,7 @@ class PaymentRow:
     number: str
     method: str
     rejected: bool
+    reversed: bool = False  # a counter payment an administrator reversed
 
 
 @dataclass
@@ -149,12 +181,13 @@ class Statement:
 
 
 def _settlements(invoices: list[Invoice], payments: list[Payment]):
-    """Per invoice id: money received (payments not rejected), credit notes against it,
-    and the day of the last payment; plus the credit notes that correct no invoice."""
+    """Per invoice id: money received (payments that count: not rejected, not reversed),
+    credit notes against it, and the day of the last payment; plus the credit notes that
+    correct no invoice."""
     received: dict[int, int] = defaultdict(int)
     paid_on: dict[int, datetime] = {}
     for payment in payments:
-        if payment.rejected_at is None:
+        if payment.counts:
             received[payment.invoice_id] += payment.amount_cents
             last = paid_on.get(payment.invoice_id)
             if payment.paid_at and (last is None or payment.paid_at > last):
@@ -178,7 +211,7 @@ def open_amount(invoice: Invoice, received: int, credited: int) -> int:
 
 def household_statement(household_id: int, today: date) -> Statement:
     """Every invoice and credit note of the household, newest first, with the balance due
-    and the payment history. Four queries."""
+    and the payment history. Five queries at most (counter receipts, when any)."""
     invoices = list(
         db.session.scalars(
             select(Invoice)
@@ -188,10 +221,12 @@ def household_statement(household_id: int, today: date) -> Statement:
     )
     # Scoped through the invoice: a payment is the household's when its invoice is.
     payment_rows = db.session.execute(
-        select(Payment, Invoice.number)
-        .join(Invoice, Invoice.id == Payment.invoice_id)
-        .where(Invoice.household_id == household_id)
-        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        with_receipts(
+            select(Payment, Invoice.number)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(Invoice.household_id == household_id)
+            .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        )
     ).all()
     payments = [payment for payment, _number in payment_rows]
     received, credited, paid_on, loose_credit = _settlements(invoices, payments)
@@ -212,7 +247,14 @@ def household_statement(household_id: int, today: date) -> Statement:
         if invoice.kind == "invoice" and invoice.status == "direct_debit":
             debit += max(0, invoice.total_cents - credited[invoice.id] - received[invoice.id])
     history = [
-        PaymentRow(p, p.invoice_id, number, method_label(p), p.rejected_at is not None)
+        PaymentRow(
+            p,
+            p.invoice_id,
+            number,
+            method_label(p),
+            p.rejected_at is not None,
+            p.reversed_at is not None,
+        )
         for p, number in payment_rows
     ]
     mandate = db.session.scalar(
@@ -273,9 +315,11 @@ class InvoiceDetail:
 def invoice_detail(invoice: Invoice, today: date) -> InvoiceDetail:
     payments = list(
         db.session.scalars(
-            select(Payment)
-            .where(Payment.invoice_id == invoice.id)
-            .order_by(Payment.paid_at.desc(), Payment.id.desc())
+            with_receipts(
+                select(Payment)
+                .where(Payment.invoice_id == invoice.id)
+                .order_by(Payment.paid_at.desc(), Payment.id.desc())
+            )
         )
     )
     credits = list(

@@ -51,7 +51,7 @@ class ReviewForm(FlaskForm):
     pass
 
 
-def _household_or_404(household_id: int) -> int:
+def household_or_404(household_id: int) -> int:
     household = get_or_404(Household, household_id)
     allowed = may_see_household(current_user, household_id)
     return visible_or_deny(household, allowed, f"household:{household_id}").id
@@ -77,13 +77,13 @@ def _balance_page(household_id: int, form: RefundForm | None = None, status: int
 
 @bp.get("/factures/familles/<int:household_id>/solde", endpoint="household_credit")
 def household_credit(household_id: int):
-    return _balance_page(_household_or_404(household_id))
+    return _balance_page(household_or_404(household_id))
 
 
 @bp.post("/factures/familles/<int:household_id>/solde/rembourser", endpoint="credit_refund")
 @admin_required
 def credit_refund(household_id: int):
-    _household_or_404(household_id)
+    household_or_404(household_id)
     form = RefundForm()
     if not form.validate_on_submit():
         return _balance_page(household_id, form, 422)
@@ -105,7 +105,7 @@ def credit_refund(household_id: int):
 @bp.post("/factures/familles/<int:household_id>/solde/vu", endpoint="credit_reviewed")
 @admin_required
 def credit_reviewed(household_id: int):
-    _household_or_404(household_id)
+    household_or_404(household_id)
     if not ReviewForm().validate_on_submit():
         abort(400)
     write_transaction(lambda: refunds.mark_overpayments_reviewed(household_id, actor=current_user))

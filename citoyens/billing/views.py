@@ -13,7 +13,7 @@ from jinja2 import TemplateNotFound
 from werkzeug.routing import BuildError
 
 from citoyens.accounts.decorators import parent_required
-from citoyens.billing import pdf, rules
+from citoyens.billing import counter_list, counter_pdf, pdf, rules
 from citoyens.billing.credits import credit_balance
 from citoyens.billing.money import euros
 from citoyens.web import render
@@ -94,3 +94,15 @@ def invoice_pdf(invoice_id: int):
     originals = rules.original_numbers([invoice])
     body = pdf.render_invoice(invoice, pdf.current_issuer(), originals.get(invoice.credit_for_id))
     return pdf.pdf_response(body, pdf.filename(invoice))
+
+
+@bp.get("/factures/recus/<int:receipt_id>.pdf")
+@parent_required
+def receipt_pdf(receipt_id: int):
+    """The receipt of a payment made at the counter (the household's own, else 404)."""
+    receipt = counter_list.household_receipt(current_user.household_id, receipt_id)
+    if receipt is None:
+        abort(404)
+    lines = counter_list.receipt_lines(receipt.id)
+    body = counter_pdf.render_receipt(receipt, lines, pdf.current_issuer())
+    return pdf.pdf_response(body, counter_pdf.filename(receipt))

@@ -336,6 +336,7 @@ def payments_section(household_id: int) -> list[dict]:
             Payment.paid_at.label("paye_le"),
             Payment.rejected_at.label("rejete_le"),
             Payment.rejection_reason.label("motif_du_rejet"),
+            Payment.reversed_at.label("annule_le"),
         )
         .join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.household_id == household_id)

@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
         pay_views,
         staff_credits,
         staff_direct_debits,
+        staff_finance,
         staff_invoices,
         staff_run,
         staff_tariffs,

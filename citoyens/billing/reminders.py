@@ -29,6 +29,7 @@ from citoyens.billing.models import REMINDER_KINDS, Invoice, InvoiceReminder
 from citoyens.billing.money import euros
 from citoyens.billing.months import of_month
 from citoyens.billing.outstanding import open_invoices
+from citoyens.billing.payments import MIN_CARD_CENTS
 from citoyens.core import settings
 from citoyens.extensions import db
 from citoyens.forms import today_in_paris
@@ -167,12 +168,14 @@ def remind(invoice_id: int, kind: str, run: ReminderRun, *, links: bool = True) 
                 email,
                 subject,
                 "invoice_reminder",
-                kind=kind,
+                reminder=kind,
                 number=row.number,
                 of_month=of_month(row.month),
                 left=euros(row.left_cents),
                 due_on=row.due_on,
                 link=invoice_link(invoice_id) if links else None,
+                # PayFiP takes 1,00 € at least: below, the counter only.
+                by_card=row.left_cents >= MIN_CARD_CENTS,
             )
         audit.record(
             "invoice.reminder",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import (
     Email,
     NumberRange,
@@ -18,7 +18,7 @@ from wtforms.validators import (
 from citoyens.billing import bank_details, creditor_id
 from citoyens.billing.mandate_forms import NotEchoedField
 from citoyens.core import settings
-from citoyens.forms import PhoneField, optional_text, required_text, strip
+from citoyens.forms import IntegerField, PhoneField, optional_text, required_text, strip
 
 SAISIE_CHOICES = [
     SelectChoice("", "Celui de la configuration du serveur"),

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from citoyens.accounts.models import User
+from citoyens.billing import month_plan
 from citoyens.billing.credits import add_credit
 from citoyens.billing.models import Invoice
 from citoyens.core.models import AuditEvent
@@ -180,6 +181,9 @@ def test_the_totals_equal_the_runs_and_the_payments_to_the_cent(app, admin_clien
     totals = {row[0]: row for row in book["Totaux"][1:]}
     invoices = totals["Factures du mois facturé (septembre 2030)"]
     assert invoices[1] == 3 and euros(invoices[2]) == Decimal(result.total_cents) / 100
+    with app.app_context():  # what the run's page reports for the month
+        issued = month_plan.month_invoices(date(2030, 9, 1))
+        assert Decimal(issued.total_cents) / 100 == euros(invoices[2])
     assert euros(totals["Total des lignes de factures"][2]) == Decimal(result.total_cents) / 100
     assert euros(totals["dont lignes « Solde créditeur »"][2]) == Decimal("-1.50")
     # September's export has no payment nor credit note (they came in October).

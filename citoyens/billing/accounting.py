@@ -24,11 +24,11 @@ from sqlalchemy.orm import aliased
 
 from citoyens.billing.exports import (
     ModeTotal,
+    build_payments,
     month_key,
     paris_bounds,
     paris_day,
     payment_totals,
-    payments_sheets,
     stream_rows,
 )
 from citoyens.billing.models import LINE_KINDS, Invoice, InvoiceLine
@@ -272,7 +272,7 @@ def build_accounting(month: date) -> list[Sheet]:
         for label, count, cents in _total_rows(month):
             yield (label, count, cents_to_euros(cents))
 
-    payments = payments_sheets(*month_bounds(month))[0]
+    payments = build_payments(*month_bounds(month))[0]
     return [
         Sheet(SHEETS["lignes"], LINE_COLUMNS, _lines(month), money_columns=[12, 13]),
         Sheet(SHEETS["avoirs"], CREDIT_COLUMNS, _credit_lines(month), money_columns=[8, 9]),

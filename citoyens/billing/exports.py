@@ -90,7 +90,7 @@ INVOICE_COLUMNS = (
 )
 
 
-def invoices_sheet(
+def build_invoice_list(
     month: date, *, status: str = "", q: str = "", today: date, user=None
 ) -> list[Sheet]:
     """The month's invoices and credit notes as the list shows them with its filters."""
@@ -174,7 +174,7 @@ def payment_totals(first: date, last: date, *, user=None) -> list[ModeTotal]:
     return sorted(totals, key=lambda total: (order.get(total.method, len(order)), total.method))
 
 
-def payments_sheets(first: date, last: date, *, user=None) -> list[Sheet]:
+def build_payments(first: date, last: date, *, user=None) -> list[Sheet]:
     """« Paiements » (one row per payment that counts, received in the period) and
     « Paiements par mode » (the totals per mode and overall)."""
     conditions = _payment_conditions(first, last, user)
@@ -256,7 +256,7 @@ UNPAID_COLUMNS = (
 )
 
 
-def unpaid_sheet(
+def build_unpaid(
     today: date, *, user=None, q: str = "", bucket: Bucket | None = None
 ) -> list[Sheet]:
     unpaid = unpaid_rows(today, user=user, q=q, bucket=bucket)

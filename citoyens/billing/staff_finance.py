@@ -90,7 +90,7 @@ def unpaid_export():
         details=f"format:{fmt} anciennete:{bucket.key if bucket else 'toutes'}",
     )
     db.session.commit()
-    sheets = exports.unpaid_sheet(today, user=current_user, q=q, bucket=bucket)
+    sheets = exports.build_unpaid(today, user=current_user, q=q, bucket=bucket)
     return send_table(fmt, f"impayes-{today:%Y-%m-%d}", sheets)
 
 
@@ -122,7 +122,7 @@ def payments_export():
         details=f"format:{fmt}",
     )
     db.session.commit()
-    sheets = exports.payments_sheets(first, last, user=current_user)
+    sheets = exports.build_payments(first, last, user=current_user)
     return send_table(fmt, f"paiements-{first:%Y-%m-%d}-au-{last:%Y-%m-%d}", sheets)
 
 

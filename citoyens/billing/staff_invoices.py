@@ -86,7 +86,7 @@ def invoices_export():
         details=f"format:{fmt} statut:{status or 'tous'} recherche:{'oui' if q else 'non'}",
     )
     db.session.commit()
-    sheets = exports.invoices_sheet(
+    sheets = exports.build_invoice_list(
         month, status=status, q=q, today=rules.today(), user=current_user
     )
     return send_table(fmt, f"factures-{month:%Y-%m}", sheets)

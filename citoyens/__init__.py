@@ -94,6 +94,7 @@ def register_blueprints(app: Flask) -> None:
         staff_counter,
         staff_credits,
         staff_direct_debits,
+        staff_finance,
         staff_invoices,
         staff_run,
         staff_tariffs,

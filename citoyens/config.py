@@ -206,6 +206,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # debit they are collected on DIRECT_DEBIT_DAY of the month after the month billed.
         "INVOICE_DUE_DAYS": _int("INVOICE_DUE_DAYS", 30),
         "DIRECT_DEBIT_DAY": _int("DIRECT_DEBIT_DAY", 15),
+        # Reminders of invoices left to pay (not under direct debit): an e-mail this many days
+        # before the due date, another this many days after it; 0 sends none. Administrators
+        # may set them in /admin/reglages.
+        "INVOICE_REMINDER_DAYS_BEFORE": _int("INVOICE_REMINDER_DAYS_BEFORE", 5),
+        "INVOICE_REMINDER_DAYS_AFTER": _int("INVOICE_REMINDER_DAYS_AFTER", 10),
         # SEPA pre-notification: the family learns the amount and date of each debit at least
         # this many days before it (the SEPA rulebook's default; the mandate text states it).
         "SEPA_PRENOTIFICATION_DAYS": _int("SEPA_PRENOTIFICATION_DAYS", 14),

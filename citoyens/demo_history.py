@@ -11,11 +11,13 @@ the tariffs exist. Idempotent: each part is made only while it is missing.
   invoice is planned for collection;
 - a third family paid its last two invoices with one cheque at the counter
   (citoyens/demo_counter.py): its receipt is there for staff and for the family.
+- the demo family's invoice of three months ago is still unpaid, past its due date: the
+  reminder after the due date went out (the finance office's unpaid list shows both).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -63,10 +65,12 @@ def _seed_history(today: date | None) -> int:
     created += cheque_created
     created += _document_to_review(family)
     households = [family, debit_family, cheque_family]
+    created += _overdue_invoice(family, today)
     created += _last_month_bookings([h for h in households if h is not None], month)
     db.session.flush()
     created += _issue_invoices(month, today)
     created += cheque_over_two_months(cheque_family, month, today)
+    created += _send_reminders(today)
     return created
 
 
@@ -294,6 +298,43 @@ def _last_month_bookings(households: list[Household], month: date) -> int:
             set_attendance(booking, "absent" if index == 3 else "present", actor=None)
         created += len(bookings)
     return created
+
+
+def _overdue_invoice(family: Household, today: date) -> int:
+    """The demo family's invoice of three months ago, issued early in the month after it
+    (so due a month or more ago) and left unpaid; only while that month has no invoice."""
+    from citoyens.billing.invoice_run import issue_month
+    from citoyens.billing.models import Invoice
+    from citoyens.forms import PARIS
+    from citoyens.reservations.demo import DEMO_ENROLMENTS
+
+    month = first_of_previous_month(first_of_previous_month(first_of_previous_month(today)))
+    if db.session.scalar(select(Invoice.id).where(Invoice.month == month).limit(1)):
+        return 0
+    created = 0
+    children = _children(family)
+    for name, codes in DEMO_ENROLMENTS.items():
+        if name in children:
+            for code in codes:  # that month's school year may be the previous one
+                created += _enrol(family, children[name], code, month)
+    created += _enrol_goulidons(family, month, month)
+    created += _last_month_bookings([family], month)
+    db.session.flush()
+    issued_on = (month + timedelta(days=32)).replace(day=3)
+    result = issue_month(month, today=issued_on)
+    # Dated the day it stands for (the run stamps the real time): 09:00 in Paris.
+    stamp = datetime.combine(issued_on, time(9), tzinfo=PARIS)
+    for issued in result.issued:
+        db.session.get(Invoice, issued.id).issued_at = stamp
+    db.session.flush()
+    return created + result.count
+
+
+def _send_reminders(today: date) -> int:
+    """The reminders due today, as the morning job sends them (the overdue invoice's)."""
+    from citoyens.billing.reminders import send_due_reminders
+
+    return send_due_reminders(today).count
 
 
 def _issue_invoices(month: date, today: date) -> int:

@@ -112,3 +112,40 @@ def test_demo_has_a_cheque_over_two_invoices_and_its_receipt(app, client, auth):
     page = client.get("/factures").get_data(as_text=True)
     assert f"Chèque n° {CHEQUE_NUMBER}" in page and number in page
     assert client.get(f"/factures/recus/{receipt_id}.pdf").status_code == 200
+
+
+def test_demo_has_an_overdue_invoice_reminded_and_accounting_codes(app, client, auth):
+    """The finance office's pages show something at once: an unpaid invoice past its due
+    date, its reminder sent, and the activities' accounting codes in the export."""
+    from citoyens.billing.models import InvoiceReminder
+    from citoyens.demo import ADMIN
+
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        today = today_in_paris()
+        family = _household("DEMO-0001")
+        overdue = db.session.scalar(
+            select(Invoice).where(
+                Invoice.household_id == family.id,
+                Invoice.status == "issued",
+                Invoice.due_on < today,
+            )
+        )
+        assert overdue is not None and overdue.total_cents > 0
+        assert (
+            db.session.scalar(
+                select(InvoiceReminder.kind).where(InvoiceReminder.invoice_id == overdue.id)
+            )
+            == "after"
+        )
+        codes = set(db.session.scalars(select(Activity.accounting_code)))
+        assert {"7067-APS", "7067-REST", "70632-ALSH"} <= codes
+        number, month = overdue.number, overdue.month
+        assert seed() == 0
+
+    auth.login(email=ADMIN[0], password=ADMIN[1])
+    unpaid = client.get("/admin/factures/impayes").get_data(as_text=True)
+    assert number in unpaid and "Relance le" in unpaid
+    lines = client.get(f"/admin/comptabilite/export?mois={month:%Y-%m}").get_data(as_text=True)
+    assert number in lines and "7067-" in lines

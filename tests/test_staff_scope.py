@@ -81,6 +81,9 @@ ADMIN_ONLY = {
     "admin.audit_log",
     "admin.audit_log_csv",
     "admin.settings",
+    # The month's accounting export names every family.
+    "admin.accounting",
+    "admin.accounting_export",
 }
 
 # Pages listing families' data (no URL parameter): an agent sees only their families'.
@@ -96,6 +99,7 @@ LISTS = {
     "admin.reservations",
     "admin.enrolment_new",
     "admin.exports",
+    "admin.unpaid",
 }
 # Lists that show the families' data: each must show it to those who may see it.
 SHOWING_FAMILIES = {
@@ -105,9 +109,16 @@ SHOWING_FAMILIES = {
     "admin.enrolments",
     "admin.invoices",
     "admin.counter_receipts",
+    "admin.unpaid",
 }
-# Lists whose body is a file (no family marker to look for in the text).
-FILE_LISTS = {"admin.invoices_paper_pdf"}
+# Lists whose body is a file (no family marker to look for in the text; the exports' scope is
+# checked in tests/test_accounting_export.py and tests/test_reminders.py).
+FILE_LISTS = {
+    "admin.invoices_paper_pdf",
+    "admin.invoices_export",
+    "admin.payments_export",
+    "admin.unpaid_export",
+}
 
 # One family's objects: the parameters are filled with a family's ids (`World.params`).
 FAMILY = {

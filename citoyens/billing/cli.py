@@ -2,10 +2,12 @@
 
     flask invoices issue --month 2026-09
     flask invoices issue --month 2026-09 --sans-tarif-ok
+    flask invoices remind [--date 2026-10-05]
 
 Prints in French what was issued. When some activities have no tariff for some bands the
 run stops before issuing anything, unless --sans-tarif-ok says to bill the rest (those
-days are then never billed: a re-run of the month adds nothing).
+days are then never billed: a re-run of the month adds nothing). `remind` sends the
+reminders due that day (billing/reminders.py), as the morning job does; never twice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from citoyens.billing.tariffs import euros
 from citoyens.formatting import month_fr
 from citoyens.forms import today_in_paris
 
-invoices_group = AppGroup("invoices", help="Factures : émission mensuelle.")
+invoices_group = AppGroup("invoices", help="Factures : émission mensuelle, rappels.")
 
 
 def _plural(count: int, word: str) -> str:
@@ -80,3 +82,30 @@ def issue_command(month_value: str, allow_missing: bool) -> None:
     if result.missing_tariffs:
         click.echo("Activités sans tarif (jours non facturés) :")
         click.echo("\n".join(_missing_lines(result.missing_tariffs)))
+
+
+@invoices_group.command("remind")
+@click.option(
+    "--date",
+    "day_value",
+    metavar="AAAA-MM-JJ",
+    help="Le jour d'envoi (par défaut aujourd'hui) : les rappels dus ce jour-là.",
+)
+def remind_command(day_value: str | None) -> None:
+    """Envoie les rappels et relances des factures restant à payer (comme la tâche du matin)."""
+    from datetime import date
+
+    from citoyens.billing.reminders import send_due_reminders
+
+    today = None
+    if day_value:
+        try:
+            today = date.fromisoformat(day_value.strip())
+        except ValueError as error:
+            raise click.ClickException(
+                f"Date invalide : « {day_value[:20]} ». Indiquez-la ainsi : 2026-09-30."
+            ) from error
+    run = send_due_reminders(today)
+    click.echo(run.summary())
+    if run.already:
+        click.echo(f"Déjà envoyés par une autre exécution : {run.already}.")

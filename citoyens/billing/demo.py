@@ -1,7 +1,8 @@
 """Demo tariffs, called by citoyens.demo.seed after the reservations (idempotent).
 
 Five QF bands for each demo school year, a plausible price per band for every demo
-activity, and a 2 € walk-in surcharge for the APS and the canteen. What staff changed
+activity, a 2 € walk-in surcharge for the APS and the canteen, and the activities'
+accounting codes (the accounting export). What staff changed
 stays: a year that has bands gets none, an activity keeps the prices it has, and the
 surcharges are only set the first time tariffs are seeded.
 """
@@ -39,6 +40,18 @@ DEMO_PRICES = {
 }
 
 DEMO_SURCHARGES = {"aps": 200, "restauration": 200}
+
+# Revenue accounts of the accounting export (M57: 7067 periscolaire and canteen, 70632
+# leisure centre, 7066 social services such as the crèche), with the service's short name.
+DEMO_ACCOUNTING_CODES = {
+    ("aps", "Accueil du matin"): "7067-APS",
+    ("aps", "Accueil du soir"): "7067-APS",
+    ("restauration", "Repas du midi"): "7067-REST",
+    ("goulidons", "Mercredi journée"): "70632-ALSH",
+    ("goulidons", "Mercredi demi-journée"): "70632-ALSH",
+    ("goulidons", "Vacances journée"): "70632-ALSH",
+    ("multiaccueil", "Accueil régulier"): "7066-EAJE",
+}
 
 
 def seed_demo() -> int:
@@ -84,6 +97,10 @@ def seed_demo() -> int:
                         Price(activity_id=activity.id, band_id=band.id, amount_cents=cents)
                     )
                     created += 1
+    for key, code in DEMO_ACCOUNTING_CODES.items():
+        activity = activities.get(key)
+        if activity is not None and activity.accounting_code is None:
+            activity.accounting_code = code  # staff's own codes stay
     if first_time:
         for service in db.session.scalars(select(Service).where(Service.code.in_(DEMO_SURCHARGES))):
             service.walk_in_surcharge_cents = DEMO_SURCHARGES[service.code]

@@ -59,6 +59,16 @@ def _search_condition(q: str):
     )
 
 
+def list_conditions(month: date, *, status: str, q: str, today: date, user=None) -> list:
+    """The WHERE of the month's list with its filters (the page and its export)."""
+    conditions = [Invoice.month == month, *_filter_conditions(status, today)]
+    if user is not None:
+        conditions.append(household_filter(Invoice.household_id, user))
+    if q:
+        conditions.append(_search_condition(q))
+    return conditions
+
+
 @dataclass
 class MonthSummary:
     counts: dict[str, int] = field(default_factory=dict)  # per STATUS_FILTERS key
@@ -122,11 +132,7 @@ def month_invoices(
     """One page of the month's invoices and credit notes, filtered, by number; and each
     one's state; only the families `user` may see when given (services.scope). Three
     queries, whatever the page size."""
-    conditions = [Invoice.month == month, *_filter_conditions(status, today)]
-    if user is not None:
-        conditions.append(household_filter(Invoice.household_id, user))
-    if q:
-        conditions.append(_search_condition(q))
+    conditions = list_conditions(month, status=status, q=q, today=today, user=user)
     total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
     last_page = max(1, -(-total // per_page))
     page = min(max(1, page), last_page)

@@ -490,3 +490,32 @@ class HouseholdCredit(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Overpayments are flagged to staff until one of them has looked (refunded or kept).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Reminders --------------------------------------------------------------------------------
+
+REMINDER_KINDS = {
+    "before": "Rappel avant l'échéance",
+    "after": "Relance après l'échéance",
+}
+
+
+class InvoiceReminder(db.Model):
+    """An e-mail reminding a family of an invoice left to pay (billing/reminders.py).
+
+    At most one of each kind per invoice (the unique constraint): a re-run of the daily job,
+    or two workers at once, never send a reminder twice."""
+
+    __tablename__ = "invoice_reminders"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "kind", name="uq_invoice_reminders_invoice_kind"),
+        CheckConstraint("kind IN ('before', 'after')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(6))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the e-mail said was left to pay, and to how many addresses it went.
+    left_cents: Mapped[int] = mapped_column()
+    recipients: Mapped[int] = mapped_column()

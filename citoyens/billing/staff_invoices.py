@@ -1,5 +1,6 @@
-"""Back office: invoices. The month's list with filters and totals, one invoice with its
-payments, its PDF, and the batch of paper invoices to print.
+"""Back office: invoices. The month's list with filters and totals (and its export as CSV
+or XLSX), one invoice with its payments and reminders, its PDF, and the batch of paper
+invoices to print.
 
 An agent reads the invoices of the families they see (`services.scope`): another
 family's answers 404 (audited); administrators read them all.
@@ -13,9 +14,12 @@ from flask_login import current_user
 
 from citoyens import audit
 from citoyens.admin.blueprint import MAX_ID, bp, visible_or_deny
-from citoyens.billing import invoice_list, payments, pdf, rules
+from citoyens.billing import exports, invoice_list, months, payments, pdf, reminders, rules
+from citoyens.billing.models import REMINDER_KINDS
+from citoyens.billing.staff_finance import export_format
 from citoyens.extensions import db
 from citoyens.services.scope import may_see_household
+from citoyens.tabular import send_table
 from citoyens.web import render
 
 
@@ -34,13 +38,18 @@ def _month():
     return month
 
 
+def _list_filters() -> tuple[str, str]:
+    """The list's status filter and search (?statut=overdue&q=dupont); unknown → none."""
+    status = request.args.get("statut", "")
+    status = status if status in rules.STATUS_FILTERS else ""
+    return status, request.args.get("q", "").strip()[:100]
+
+
 @bp.get("/factures", endpoint="invoices")
 def invoices():
     month = _month()
     today = rules.today()
-    status = request.args.get("statut", "")
-    status = status if status in rules.STATUS_FILTERS else ""
-    q = request.args.get("q", "").strip()[:100]
+    status, q = _list_filters()
     page_number = request.args.get("page", 1, type=int) or 1
     page, states = invoice_list.month_invoices(
         month, status=status, q=q, page=page_number, today=today, user=current_user
@@ -58,7 +67,29 @@ def invoices():
         q=q,
         filters={key: value for key, value in filters.items() if value},
         status_filters=rules.STATUS_FILTERS,
+        # The payments export's period: the month shown.
+        payments_first=month,
+        payments_last=months.month_bounds(month)[1],
     )
+
+
+@bp.get("/factures/export", endpoint="invoices_export")
+def invoices_export():
+    """The list as it is filtered, as a CSV or XLSX file (?format=xlsx): every page."""
+    fmt = export_format()
+    month = _month()
+    status, q = _list_filters()
+    audit.record(
+        "invoices.exported",
+        actor=current_user,
+        target=f"month:{month:%Y-%m}",
+        details=f"format:{fmt} statut:{status or 'tous'} recherche:{'oui' if q else 'non'}",
+    )
+    db.session.commit()
+    sheets = exports.build_invoice_list(
+        month, status=status, q=q, today=rules.today(), user=current_user
+    )
+    return send_table(fmt, f"factures-{month:%Y-%m}", sheets)
 
 
 def _invoice_or_404(invoice_id: int):
@@ -80,6 +111,8 @@ def invoice(invoice_id: int):
         days_label=rules.days_compact,
         method_label=rules.method_label,
         overpaid=payments.overpayments(invoice_id),
+        reminders=reminders.reminders_of(invoice_id),
+        reminder_kinds=REMINDER_KINDS,
     )
 
 

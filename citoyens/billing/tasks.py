@@ -196,3 +196,12 @@ def check_pending_payments() -> None:
         outcomes = check_pending(timedelta(minutes=30))
     if outcomes:
         log.info("pending payments checked: %s", dict(outcomes))
+
+
+@jobs.periodic_task(jobs.crontab(hour="7", minute="30"))
+def send_invoice_reminders() -> None:
+    """Every morning (08:30 or 09:30 in Paris): the reminders due today (as the command)."""
+    from citoyens.billing.reminders import send_due_reminders
+
+    run = send_due_reminders()
+    log.info("invoice reminders: %s", run.summary())

@@ -20,6 +20,16 @@ class Commune(db.Model):
     """
 
     __tablename__ = "communes"
+    __table_args__ = (
+        CheckConstraint(
+            "invoice_reminder_days_before IS NULL OR invoice_reminder_days_before BETWEEN 0 AND 90",
+            name="invoice_reminder_days_before",
+        ),
+        CheckConstraint(
+            "invoice_reminder_days_after IS NULL OR invoice_reminder_days_after BETWEEN 0 AND 90",
+            name="invoice_reminder_days_after",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -42,6 +52,10 @@ class Commune(db.Model):
     sepa_creditor_iban: Mapped[str | None] = mapped_column(String(34))
     sepa_creditor_bic: Mapped[str | None] = mapped_column(String(11))
     sepa_creditor_id: Mapped[str | None] = mapped_column(String(35))
+    # Invoice reminders (billing/reminders.py): days before the due date, days after it;
+    # 0 sends none; empty: the environment's INVOICE_REMINDER_DAYS_BEFORE / _AFTER.
+    invoice_reminder_days_before: Mapped[int | None] = mapped_column()
+    invoice_reminder_days_after: Mapped[int | None] = mapped_column()
 
 
 class AuditEvent(db.Model):

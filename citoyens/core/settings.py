@@ -36,6 +36,11 @@ OVERRIDES = {
     "SEPA_CREDITOR_BIC": "sepa_creditor_bic",
     "SEPA_CREDITOR_ID": "sepa_creditor_id",
 }
+# Whole numbers where 0 is a value (not "empty"): the environment's setting → the column.
+NUMBERS = {
+    "INVOICE_REMINDER_DAYS_BEFORE": "invoice_reminder_days_before",
+    "INVOICE_REMINDER_DAYS_AFTER": "invoice_reminder_days_after",
+}
 # Columns left unchanged when given None: the IBAN (never shown back, shown masked; blank
 # means unchanged) and the logo (no new file means unchanged).
 KEPT_WHEN_BLANK = frozenset({"sepa_creditor_iban", "logo_key"})
@@ -58,6 +63,7 @@ EDITABLE = (
     "sepa_creditor_iban",
     "sepa_creditor_bic",
     "sepa_creditor_id",
+    *NUMBERS.values(),
 )
 
 
@@ -71,7 +77,7 @@ class Settings:
     primary_color: str = DEFAULT_PRIMARY_COLOR
     mail_sender_name: str | None = None
     logo_key: str | None = None
-    # The environment's settings named in OVERRIDES, with the commune's values over them.
+    # The environment's settings named in OVERRIDES and NUMBERS, the commune's values over them.
     values: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str):
@@ -85,10 +91,13 @@ def commune() -> Commune | None:
 
 def build(config, row: Commune | None) -> Settings:
     """The settings from the environment's `config` and the commune's row (no query)."""
-    values = {name: config.get(name) for name in OVERRIDES}
+    values = {name: config.get(name) for name in (*OVERRIDES, *NUMBERS)}
     if row is not None:
         for name, column in OVERRIDES.items():
             if getattr(row, column):
+                values[name] = getattr(row, column)
+        for name, column in NUMBERS.items():
+            if getattr(row, column) is not None:
                 values[name] = getattr(row, column)
     if row is None:
         return Settings(name=values["COMMUNE_NAME"], values=values)

@@ -6,12 +6,19 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectChoice, SelectField, StringField
-from wtforms.validators import Email, Optional, Regexp, StopValidation, ValidationError
+from wtforms.validators import (
+    Email,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
 
 from citoyens.billing import bank_details, creditor_id
 from citoyens.billing.mandate_forms import NotEchoedField
 from citoyens.core import settings
-from citoyens.forms import PhoneField, optional_text, required_text, strip
+from citoyens.forms import IntegerField, PhoneField, optional_text, required_text, strip
 
 SAISIE_CHOICES = [
     SelectChoice("", "Celui de la configuration du serveur"),
@@ -19,6 +26,27 @@ SAISIE_CHOICES = [
     SelectChoice("X", "X : production, par le portail"),
     SelectChoice("W", "W : production activée par la DGFiP"),
 ]
+
+
+REMINDER_MAX_DAYS = 90
+
+
+def reminder_days(label: str, description: str) -> IntegerField:
+    """A number of days, 0 to 90; 0 turns the reminder off, empty means the server's value."""
+    return IntegerField(
+        label,
+        description=description,
+        validators=[
+            Optional(),
+            NumberRange(
+                0,
+                REMINDER_MAX_DAYS,
+                message=f"Indiquez un nombre de jours entre 0 et {REMINDER_MAX_DAYS}.",
+            ),
+        ],
+        invalid_value_message="Indiquez un nombre de jours entier, par exemple 5.",
+        render_kw={"inputmode": "numeric"},
+    )
 
 
 def _upper_compact(value):
@@ -96,6 +124,17 @@ class SettingsForm(FlaskForm):
         validators=[Optional()],
     )
 
+    invoice_reminder_days_before = reminder_days(
+        "Rappel avant l'échéance (en jours)",
+        "Un e-mail aux familles qui paient sans prélèvement, ce nombre de jours avant la date "
+        "d'échéance d'une facture restant à payer. 0 : pas de rappel.",
+    )
+    invoice_reminder_days_after = reminder_days(
+        "Relance après l'échéance (en jours)",
+        "Un e-mail ce nombre de jours après la date d'échéance d'une facture impayée. "
+        "0 : pas de relance.",
+    )
+
     def validate_primary_color(self, field):
         if field.data and (problem := settings.color_problem(field.data)):
             raise StopValidation(problem)
@@ -123,8 +162,11 @@ class SettingsForm(FlaskForm):
     def values(self) -> dict:
         """Column → value; empty text is None; a blank IBAN is None (left unchanged). The
         logo's key is the view's: it stores the file."""
+        numbers = set(settings.NUMBERS.values())
         return {
-            column: getattr(self, column).data or None
+            column: getattr(self, column).data
+            if column in numbers
+            else getattr(self, column).data or None
             for column in settings.EDITABLE
             if column != "logo_key"
         }

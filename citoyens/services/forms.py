@@ -289,6 +289,20 @@ class ActivityForm(FlaskForm):
         default="",
         invalid_choice_message="Choisissez « Aucune », « Journée » ou « Demi-journée ».",
     )
+    accounting_code = StringField(
+        "Code comptable",
+        description="Le compte de recettes de ses lignes de factures dans l'export comptable, "
+        "par exemple 7067-APS : lettres, chiffres, points et tirets, 20 caractères au plus.",
+        filters=[strip],
+        validators=[
+            *optional_text("Le code comptable", 20),
+            Regexp(
+                r"[A-Za-z0-9.\-]+\Z",
+                message="Le code comptable ne peut contenir que des lettres sans accent, des "
+                "chiffres, des points et des tirets.",
+            ),
+        ],
+    )
 
     def __init__(self, *args, exclusion_sets=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -309,6 +323,7 @@ class ActivityForm(FlaskForm):
         values = {name: self[name].data for name in ACTIVITY_FIELDS}
         values["weekdays"] = ",".join(str(day) for day in sorted(set(self.weekdays.data)))
         values["unit"] = self.unit.data or None
+        values["accounting_code"] = self.accounting_code.data or None
         return values
 
     @staticmethod
@@ -316,5 +331,6 @@ class ActivityForm(FlaskForm):
         data = {name: getattr(activity, name) for name in ACTIVITY_FIELDS}
         data["weekdays"] = activity.weekday_numbers
         data["unit"] = activity.unit or ""
+        data["accounting_code"] = activity.accounting_code or ""
         data["exclusion_set_id"] = activity.exclusion_set_id
         return data

@@ -145,6 +145,8 @@ class Activity(db.Model):
     exclusion_set_id: Mapped[int | None] = mapped_column(
         ForeignKey("exclusion_sets.id", ondelete="SET NULL"), index=True
     )
+    # The revenue account its invoice lines go to in the accounting export ("7067-APS").
+    accounting_code: Mapped[str | None] = mapped_column(String(20))
 
     service: Mapped[Service] = relationship(back_populates="activities")
     exclusion_set: Mapped[ExclusionSet | None] = relationship()

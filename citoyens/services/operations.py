@@ -40,6 +40,7 @@ ACTIVITY_FIELDS = (
     "cutoff_hours",
     "calendar",
     "unit",
+    "accounting_code",
 )
 
 

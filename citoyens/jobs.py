@@ -51,6 +51,7 @@ TASK_MODULES = (
     "citoyens.billing.tasks",
     "citoyens.privacy.tasks",
     "citoyens.households.welcome",
+    "citoyens.messages.tasks",
 )
 
 EXTENSION = "citoyens.jobs"

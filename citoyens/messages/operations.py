@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import insert, literal, select, update
+from sqlalchemy import func, insert, literal, select, update
 
 from citoyens import audit, jobs
 from citoyens.database import utcnow
@@ -51,12 +51,16 @@ def send_message(
     db.session.add(message)
     db.session.flush()  # a concurrent press with the same token fails here (unique)
     households = household_ids(audience, today).subquery()
-    added = db.session.execute(
+    db.session.execute(
         insert(MessageRecipient).from_select(
             ["message_id", "household_id"],
             select(literal(message.id), households.c.household_id),
         )
-    ).rowcount
+    )
+    # Counted, not read from the row count: drivers may not report one for INSERT … SELECT.
+    added = db.session.scalar(
+        select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message.id)
+    )
     if not added:
         raise MessageError(NOBODY)
     message.recipient_count = added

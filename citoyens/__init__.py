@@ -195,7 +195,6 @@ STAFF_NAV = [
     ("admin.invoices", "Factures"),
     ("admin.households", "Familles"),
     ("admin.documents", "Documents"),
-    ("admin.messages", "Messages"),
     ("accounts.account", "Mon compte"),
 ]
 

@@ -11,6 +11,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from citoyens.core.models import AuditEvent
@@ -215,6 +217,37 @@ def test_bad_input_is_refused_in_french_and_nothing_is_saved(app, scene, change,
     assert mails(app) == []
 
 
+fuzz_text = st.one_of(
+    st.just(""),
+    st.text(max_size=40),
+    st.text(min_size=1, max_size=3).map(lambda s: s * 2000),
+    st.sampled_from(["\x00", "2030-09-02", "02/09/2030", "0001-01-01", "9999-12-31", "-1", "1"]),
+    st.sampled_from(["service", "activity", "day", "y", "a" * 24, "a" * 65]),
+    st.integers().map(str),
+)
+
+
+FIELDS = ("audience", "service_id", "activity_id", "day", "subject", "body")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,
+)
+@given(
+    data=st.fixed_dictionaries(
+        dict.fromkeys(FIELDS, fuzz_text),
+        optional=dict.fromkeys(("send_token", "send", "preview", "edit"), fuzz_text),
+    )
+)
+def test_random_message_forms_never_fail(app, scene, data):
+    client = login_client(app, scene.admin)
+    response = post(client, "/admin/messages/nouveau", data)
+    assert response.status_code in (200, 303, 422), response.status_code
+
+
 def test_a_field_the_audience_does_not_use_is_ignored(app, scene):
     """Sending to a service with a stray activity (left in the form) is no error."""
     data = fields("service", service_id=scene.service_a, activity_id="garbage", day="x")
@@ -236,7 +269,8 @@ def test_nobody_to_tell_is_said_and_nothing_is_sent(app, scene):
     page = preview(client, data)
     assert "Aucune famille ne recevrait ce message" in text_of(page)
     assert 'name="send"' not in text_of_raw(page)
-    response = post(client, "/admin/messages/nouveau", {**data, "send_token": "abc", "send": "y"})
+    token = "t" * 24  # the preview's, had the family left between the preview and the click
+    response = post(client, "/admin/messages/nouveau", {**data, "send_token": token, "send": "y"})
     assert response.status_code == 422 and "Aucune famille" in text_of(response)
     assert count(app, Message) == 0
 
@@ -572,3 +606,28 @@ def test_the_replies_panel_runs_a_fixed_number_of_queries(app, scene):
     panel = replies_panel(client.get("/admin/"))
     assert "les 8 plus récentes sur 12" in panel and "Réponse 11" in panel
     assert "Réponse 3" not in panel
+
+
+# --- Demo ---------------------------------------------------------------------------------------
+
+
+def test_the_demo_has_a_message_to_read_and_a_family_reply_to_answer(app, client, auth):
+    from citoyens.demo import ADMIN, AGENT, PARENT, seed
+
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        assert seed() == 0  # seeding again adds nothing
+        db.session.commit()
+    auth.login(email=PARENT[0], password=PARENT[1])
+    listing = text_of(client.get("/mes-messages"))
+    assert "Non lu : Vacances" in listing and "l'accueil périscolaire est fermé" in listing
+    assert "1 message non lu" in text_of(client.get("/tableau-de-bord"))
+    assert len([m for m in mails(app) if m.recipient == PARENT[0]]) == 1
+    auth.logout()
+    auth.login(email=ADMIN[0], password=ADMIN[1])
+    assert "Faut-il aussi vous envoyer celle de Léa" in replies_panel(client.get("/admin/"))
+    auth.logout()
+    auth.login(email=AGENT[0], password=AGENT[1])  # the document review is the admins'
+    assert "Léa" not in replies_panel(client.get("/admin/"))
+    assert "l'accueil périscolaire est fermé" in text_of(client.get("/admin/messages"))

@@ -21,7 +21,6 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import Length, Optional, Regexp
 
 from citoyens.extensions import db
 from citoyens.formatting import day_fr
@@ -40,6 +39,14 @@ def clean_text(value):
     if not isinstance(value, str):
         return value
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
+
+
+def token_or_nothing(value):
+    """A send token as `new_send_token` makes them, else "" (no token)."""
+    return value if isinstance(value, str) and TOKEN.fullmatch(value) else ""
 
 
 def optional_id(value):
@@ -98,10 +105,9 @@ class MessageForm(FlaskForm):
         render_kw={"rows": 10, "maxlength": BODY_MAX_LENGTH},
         description="Texte simple, sans mise en forme : les retours à la ligne sont gardés.",
     )
-    # Given by the preview: without it « Envoyer » shows the preview (again).
-    send_token = HiddenField(
-        validators=[Optional(), Length(max=64), Regexp(r"^[A-Za-z0-9_-]+$", flags=re.ASCII)]
-    )
+    # Given by the preview: without it (or with anything else than a token) « Envoyer »
+    # shows the preview again, with a fresh one.
+    send_token = HiddenField(filters=[token_or_nothing])
     preview = SubmitField("Voir l'aperçu")
     send = SubmitField("Envoyer")
     edit = SubmitField("Modifier")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from citoyens.core.models import MailMessage
 from citoyens.extensions import db
 from citoyens.messages.models import Message, MessageRecipient
-from citoyens.reservations.models import ActivityDay, Booking
+from citoyens.reservations.models import Booking
 from tests.conftest import post
 from tests.enrolments_factories import make_school_year
 from tests.factories import Account, make_user
@@ -206,10 +206,3 @@ def make_message(app, service_id: int, household_ids, *, subject: str = "Info") 
             db.session.add(MessageRecipient(message_id=message.id, household_id=household_id))
         db.session.commit()
         return message.id
-
-
-def first_day(app, activity_id: int) -> ActivityDay:
-    with app.app_context():
-        return db.session.scalar(
-            select(ActivityDay).where(ActivityDay.activity_id == activity_id).limit(1)
-        )

@@ -171,7 +171,7 @@ def message_for_staff(user, message_id: int) -> tuple[Message | None, bool]:
 
 def sendable(user) -> tuple[list[Service], list[Activity]]:
     """The active services the user may write for (administrators: all) and their active
-    activities. Two queries."""
+    activities. Three queries at most."""
     allowed = service_ids_for(user)
     services = select(Service).where(Service.active.is_(True)).order_by(Service.name)
     if allowed is not None:

@@ -113,6 +113,8 @@ def register_blueprints(app: Flask) -> None:
     )
     from citoyens.households import staff_views as households_staff  # noqa: F401
     from citoyens.households.views import bp as households_bp
+    from citoyens.messages import staff_views as messages_staff  # noqa: F401 (admin bp)
+    from citoyens.messages.views import bp as messages_bp
     from citoyens.privacy.views import bp as privacy_bp
     from citoyens.pwa.views import bp as pwa_bp
     from citoyens.requests import staff_views as requests_staff  # noqa: F401
@@ -139,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
         billing_bp,
         bank_sim_bp,
         requests_bp,
+        messages_bp,
         privacy_bp,
         admin_bp,
         pwa_bp,
@@ -189,6 +192,7 @@ PARENT_NAV = [
     ("reservations.index", "Réservations"),
     ("billing.index", "Factures"),
     ("requests.index", "Demandes"),
+    ("messages.index", "Messages"),
     ("accounts.account", "Mon compte"),
 ]
 STAFF_NAV = [

@@ -297,9 +297,13 @@ def seed() -> int:
         created += 1
     db.session.flush()
     from citoyens.demo_history import seed_history
+    from citoyens.messages.demo import seed_demo as seed_messages
+    from citoyens.requests.demo import seed_family_reply
 
     # Last month lived: Goulidons, attendance, an invoice to pay, a direct-debit family.
-    return created + seed_history()
+    created += seed_history()
+    # A family's reply on its document under review; the APS's message to its families.
+    return created + seed_family_reply() + seed_messages()
 
 
 __all__ = ["seed", "PARENT", "AGENT", "ADMIN", "User"]

@@ -52,6 +52,7 @@ TASK_MODULES = (
     "citoyens.privacy.tasks",
     "citoyens.households.welcome",
     "citoyens.export_jobs",
+    "citoyens.messages.tasks",
 )
 
 EXTENSION = "citoyens.jobs"

@@ -7,6 +7,7 @@ from citoyens.core import models as core_models  # noqa: F401
 from citoyens.documents import models as documents_models  # noqa: F401
 from citoyens.enrolments import models as enrolments_models  # noqa: F401
 from citoyens.households import models as households_models  # noqa: F401
+from citoyens.messages import models as messages_models  # noqa: F401
 from citoyens.privacy import models as privacy_models  # noqa: F401
 from citoyens.requests import models as requests_models  # noqa: F401
 from citoyens.reservations import models as reservations_models  # noqa: F401

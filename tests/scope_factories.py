@@ -22,6 +22,7 @@ from tests.billing_factories import make_invoice
 from tests.counter_factories import make_receipt
 from tests.documents_factories import children_of, make_document, make_type, png
 from tests.factories import make_user
+from tests.messages_factories import make_message
 from tests.requests_factories import assign_staff, make_request
 from tests.reservations_factories import make_bookable_offer
 
@@ -102,6 +103,8 @@ class World:
     closure_a: int
     closure_b: int
     general_request: int  # on family A, tied to no service
+    message_a: int  # sent to the families of A
+    message_b: int
     agent: User  # works for A
     loner: User  # works for no service
     admin: User
@@ -174,6 +177,8 @@ def make_world(app) -> World:
         closure_a=make_closure(app, offer_a.service_id),
         closure_b=make_closure(app, offer_b.service_id),
         general_request=make_request(app, family_a.household),
+        message_a=make_message(app, offer_a.service_id, [family_a.household]),
+        message_b=make_message(app, offer_b.service_id, [family_b.household]),
         agent=agent,
         loner=loner,
         admin=make_user(app, role="admin"),

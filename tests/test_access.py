@@ -60,6 +60,7 @@ FAMILY_BLUEPRINTS = {
     "households",
     "documents",
     "requests",
+    "messages",
     "enrolments",
     "reservations",
     "calendar_feed",

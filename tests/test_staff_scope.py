@@ -100,6 +100,7 @@ LISTS = {
     "admin.enrolment_new",
     "admin.exports",
     "admin.unpaid",
+    "admin.messages",  # the messages of the agent's services
 }
 # Lists that show the families' data: each must show it to those who may see it.
 SHOWING_FAMILIES = {
@@ -158,6 +159,7 @@ SERVICE = {
     "admin.reservation_attendance",
     "admin.reservation_walk_in",
     "admin.closures_delete",
+    "admin.message",  # a message to the families of a service
 }
 
 # Shared by all staff, holding no family's data (read-only for agents where it is money).
@@ -166,6 +168,8 @@ SHARED = {
     "admin.household_new",
     "admin.calendar",
     "admin.closures",
+    # The form to write to families: choices and drafts only from the agent's services.
+    "admin.message_new",
     "admin.tariffs",
     "admin.billing_run",
     "admin.billing_run_status",
@@ -219,6 +223,7 @@ def service_path(app, rule, world: World, mine: bool) -> str:
         "activity_day_id": family.day,
         "booking_id": family.booking,
         "closure_id": world.closure_a if mine else world.closure_b,
+        "message_id": world.message_a if mine else world.message_b,
     }
     return path_for(app, rule, values)
 

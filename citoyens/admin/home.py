@@ -19,6 +19,7 @@ from citoyens.enrolments.models import Enrolment
 from citoyens.extensions import db
 from citoyens.requests import rules as request_rules
 from citoyens.requests.models import Request
+from citoyens.requests.replies import FamilyReply, waiting_replies
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.reservations.staff import visible_services
 from citoyens.services.models import Activity, Service
@@ -75,6 +76,9 @@ class Home:
     today_days: list[DayCounts] = field(default_factory=list)
     alerts: list[DayCounts] = field(default_factory=list)
     overdue: list[OverdueMonth] = field(default_factory=list)
+    # Families' messages on their requests that no agent answered yet (newest first).
+    replies: list[FamilyReply] = field(default_factory=list)
+    replies_total: int = 0
 
     @property
     def overdue_count(self) -> int:
@@ -171,8 +175,8 @@ def _overdue(user, service_id: int | None, today: date) -> list[OverdueMonth]:
 
 def staff_home(user, today: date, service_id: int | None = None) -> Home:
     """The home of `user`: the counts of their queues, today's activities, the capacity
-    alerts of the coming week and the overdue invoices. Administrators see every service
-    and may choose one; an agent sees theirs."""
+    alerts of the coming week, the overdue invoices and the families' unanswered replies.
+    Administrators see every service and may choose one; an agent sees theirs."""
     services = visible_services(user)
     ids = [service.id for service in services]
     chosen = service_id if service_id in ids else None
@@ -190,4 +194,5 @@ def staff_home(user, today: date, service_id: int | None = None) -> Home:
     home.today_days = [row for row in days if row.day.day == today]
     home.alerts = [row for row in days if row.alert]
     home.overdue = _overdue(user, chosen, today)
+    home.replies, home.replies_total = waiting_replies(user, chosen)
     return home

@@ -302,14 +302,17 @@ def closures():
             ops.tell_families(outcome.recalculated.cancelled, ops.reservations_link())
             db.session.commit()
             flash(f"Fermeture enregistrée. {outcome.recalculated.summary()}", "success")
-            return redirect(url_for("admin.closures"), 303)
+            # The page then offers to tell the families (a message), the new closure's way.
+            return redirect(url_for("admin.closures", prevenir=outcome.closure.id), 303)
     coming, past = visible_closures(current_user, today_in_paris())
+    new_id = parse_id(request.args.get("prevenir"))
     return render(
         "admin/calendar/closures.html",
         form=form,
         services=services,
         coming=coming,
         past=past,
+        just_created=next((c for c in coming if c.id == new_id), None),
         status=422 if form.is_submitted() else 200,
     )
 

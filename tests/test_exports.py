@@ -551,7 +551,7 @@ def test_a_large_export_is_built_by_the_worker_and_downloaded_by_its_requester_o
     )
     assert export.title.startswith("Présences — ") and "du 01/09/2030 au 30/09/2030" in export.title
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Télécharger" in page and "hx-trigger" not in page
+    assert "Télécharger" in page and "data-hx-trigger" not in page
     download = f"/admin/exports/fichiers/{export.id}/telecharger"
     assert f'href="{download}"' in page
     got = client.get(download)
@@ -611,7 +611,7 @@ def test_the_file_page_polls_while_the_worker_has_not_finished(app, world, monke
     export = latest_file(app)
     assert export.status == "queued"
     page = client.get(first).get_data(as_text=True)
-    assert "attend son tour" in page and 'hx-trigger="every 2s"' in page
+    assert "attend son tour" in page and 'data-hx-trigger="every 2s"' in page
     assert 'aria-live="polite"' in page
     # The worker is writing: htmx gets the fragment with the progress.
     with app.app_context():
@@ -629,7 +629,7 @@ def test_the_file_page_polls_while_the_worker_has_not_finished(app, world, monke
         assert export_jobs.build_file(export.id) == "ready"
         assert export_jobs.build_file(export.id) == "skipped"
     fragment = client.get(first, headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "Télécharger" in fragment and "hx-trigger" not in fragment
+    assert "Télécharger" in fragment and "data-hx-trigger" not in fragment
 
 
 def test_a_failed_build_says_so_and_stores_nothing(app, world, monkeypatch, tmp_path):

@@ -370,7 +370,7 @@ def test_the_family_reads_its_message_and_the_counter_follows(app, scene):
     # Opening it is a GET: it shows the message, changes nothing, and posts the read receipt.
     page = client.get(f"/mes-messages/{message_id}")
     assert "Bonjour,\nFermé." in page.get_data(as_text=True)
-    assert f'hx-post="/mes-messages/{message_id}/lu"' in page.get_data(as_text=True)
+    assert f'data-hx-post="/mes-messages/{message_id}/lu"' in page.get_data(as_text=True)
     assert read_at(app, message_id, scene.enrolled.household_id) is None
     response = post(
         client,
@@ -379,7 +379,7 @@ def test_the_family_reads_its_message_and_the_counter_follows(app, scene):
     )
     assert response.status_code == 200
     fragment = response.get_data(as_text=True)
-    assert "Lu le" in fragment and 'id="messages-non-lus" hx-swap-oob="true"></span>' in fragment
+    assert "Lu le" in fragment and 'id="messages-non-lus" data-hx-swap-oob="true"></span>' in fragment
     first = read_at(app, message_id, scene.enrolled.household_id)
     assert first is not None
     # Again (another tab): the first reading stays.

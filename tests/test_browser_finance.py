@@ -9,6 +9,7 @@ when Playwright or Chromium is missing.
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -145,3 +146,65 @@ def test_cheque_over_two_invoices_receipt_and_the_month_in_xlsx(live_server, chr
     assert len(cheques) == 2 and received == Decimal(amount) / 100, payments
     assert not errors
     context.close()
+
+
+def next_school_weekday(app, service_code: str):
+    """An opening day of the service at least two weeks ahead."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from citoyens.extensions import db
+    from citoyens.forms import today_in_paris
+    from citoyens.reservations.models import ActivityDay
+    from citoyens.services.models import Activity, Service
+
+    with app.app_context():
+        return db.session.scalar(
+            select(ActivityDay.day)
+            .join(Activity, Activity.id == ActivityDay.activity_id)
+            .join(Service, Service.id == Activity.service_id)
+            .where(
+                Service.code == service_code, ActivityDay.day >= today_in_paris() + timedelta(14)
+            )
+            .order_by(ActivityDay.day)
+            .limit(1)
+        )
+
+
+def test_a_closure_message_reaches_the_familys_portal(live_server, chromium):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.test_browser_staff import ADMIN as STAFF
+
+    day = next_school_weekday(live_server.app, "aps")
+    assert day is not None
+    context = chromium.new_context(base_url=live_server.url, **DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, *STAFF)
+
+    page.goto("/admin/calendrier/fermetures")
+    page.get_by_label("Service").select_option(label="Accueil périscolaire (APS)")
+    page.get_by_label("Premier jour fermé").fill(day.isoformat())  # <input type="date">
+    page.get_by_label("Motif").fill("Formation des animateurs")
+    page.get_by_role("button", name="Enregistrer la fermeture").click()
+    page.locator("#prevenir").get_by_role("link", name="Prévenir les familles").click()
+    expect(page.get_by_label("Objet")).to_have_value(re.compile("Fermeture"))
+    subject = page.get_by_label("Objet").input_value()
+    page.get_by_role("button", name="Voir l'aperçu").click()
+    page.get_by_role("button", name=re.compile(r"Envoyer à \d+ famille")).click()
+    expect(page.locator("body")).to_contain_text(subject)
+    screenshot(page, "staff-message")
+    context.close()
+
+    # The demo parent sees it in « Messages », unread, and opens it.
+    phone = chromium.new_context(base_url=live_server.url, **live.PHONE)
+    phone.set_default_timeout(TIMEOUT_MS)
+    page = phone.new_page()
+    log_in(page, "parent@example.org", "citoyens-demo-parent")
+    page.goto("/mes-messages")
+    expect(page.get_by_role("link", name=subject)).to_be_visible()
+    page.get_by_role("link", name=subject).click()
+    expect(page.locator("main")).to_contain_text("Formation des animateurs")
+    phone.close()

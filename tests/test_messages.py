@@ -379,7 +379,9 @@ def test_the_family_reads_its_message_and_the_counter_follows(app, scene):
     )
     assert response.status_code == 200
     fragment = response.get_data(as_text=True)
-    assert "Lu le" in fragment and 'id="messages-non-lus" data-hx-swap-oob="true"></span>' in fragment
+    assert (
+        "Lu le" in fragment and 'id="messages-non-lus" data-hx-swap-oob="true"></span>' in fragment
+    )
     first = read_at(app, message_id, scene.enrolled.household_id)
     assert first is not None
     # Again (another tab): the first reading stays.

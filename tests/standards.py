@@ -71,6 +71,9 @@ def crawl(client, start: str, limit: int = MAX_PAGES) -> dict[str, str]:
     while queue and len(pages) < limit:
         path = queue.popleft()
         response = client.get(path)
+        # A download streamed in its own app context ends when closed, as a server does.
+        response.close()
+        assert response.status_code < 500, f"GET {path}: {response.status_code}"
         if response.status_code != 200 or response.mimetype != "text/html":
             continue
         html = response.get_data(as_text=True)
@@ -159,3 +162,54 @@ AXE_RUN = """async () => {
     targets: v.nodes.map((n) => n.target.join(" ")),
   }));
 }"""
+
+
+# French slips a reader notices (issue 16), found in the visible text and the accessible
+# names of every crawled page. Each: (what it is, pattern).
+FRENCH_SLIPS = [
+    ("« de » not elided before a vowel", re.compile(r"\b[Dd]e (?=[AEIOUÉÈÊÂÎÔaeiouéèêâîôœ]\w)")),
+    # (a pronoun before an infinitive is right: « oblige à les conserver »)
+    (
+        "« de le / de les / à le / à les »",
+        re.compile(r"\b(?:[Dd]e|[àÀ]) (?:le|les) (?!\w+(?:er|ir|re)\b)"),
+    ),
+    ("an agreement written (e)", re.compile(r"\w\((?:e|es|s\))\)|\w\(e\)s?\b|\w·e\b")),
+    (
+        "« 1er » before a feminine noun",
+        re.compile(
+            r"\b1er (?:fois|relance|échéance|période|semaine|facture|année|inscription|heure|"
+            r"demande|journée|séance|classe)\b"
+        ),
+    ),
+    ("an ordinal other than 1 written « er »", re.compile(r"\b(?:[02-9]|\d{2,})er\b")),
+    ("a label repeated after its colon", re.compile(r"\b(\w{3,}) : \1\b", re.I)),
+]
+# Words that begin with a vowel but take « de » (none yet) and exact phrases allowed.
+FRENCH_ALLOWED = re.compile(r"de (?:Oui|Ouest)\b")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style|template)\b.*?</\1>", re.S | re.I)
+_ACCESSIBLE_NAME = re.compile(r'\s(?:aria-label|title|alt|placeholder)="([^"]*)"')
+_TAG = re.compile(r"<[^>]+>")
+
+
+def readable_text(html_text: str) -> str:
+    """What a reader meets on a page: the text between tags and the accessible names."""
+    import html
+
+    body = _SCRIPT_OR_STYLE.sub(" ", html_text)
+    names = " | ".join(_ACCESSIBLE_NAME.findall(body))
+    text = _TAG.sub(" ", body)
+    return re.sub(r"\s+", " ", html.unescape(f"{text} | {names}"))
+
+
+def french_slips(pages: dict[str, str]) -> list[str]:
+    """ "where: what — «…excerpt…»" for every slip found in `pages` (name → HTML)."""
+    found = []
+    for where, html_text in pages.items():
+        text = readable_text(html_text)
+        for what, pattern in FRENCH_SLIPS:
+            for match in pattern.finditer(text):
+                excerpt = text[max(0, match.start() - 30) : match.end() + 30]
+                if FRENCH_ALLOWED.search(excerpt):
+                    continue
+                found.append(f"{where}: {what} — «{excerpt.strip()}»")
+    return found

@@ -277,7 +277,7 @@ def test_attendance_set_and_changed_with_history(app, world, clock):
     assert response.status_code == 200
     html = response.text
     assert "<html" not in html and f'id="ligne-{booking_id}"' in html
-    assert 'data-hx-swap-oob="innerHTML"' in html and "absent(e)" in html
+    assert 'data-hx-swap-oob="innerHTML"' in html and "Enfant0 Test : pointage : absence." in html
     assert booking_of(app, child, day).attendance == "absent"
 
     post(client, url, {"presence": "excused"})

@@ -123,7 +123,8 @@ def test_private_school_pupil_is_sent_to_the_ogec_canteen():
     pupil.school = School(name="Saint-Joseph", kind="private", canteen_contact="ogec@example.org")
     problems = rules.eligibility_problems(pupil, service, year_starting(date(2026, 9, 1)))
     assert problems == [
-        "Les élèves d'une école privée déjeunent à la cantine gérée par l'OGEC : ogec@example.org."
+        "Les élèves d'une école privée déjeunent à la cantine de leur école, gérée par l'OGEC. "
+        "Contact : ogec@example.org."
     ]
     # A public school pupil, or another service: no objection.
     pupil.school = School(name="Les Goulidons", kind="public")
@@ -595,7 +596,7 @@ def test_private_school_pupil_sees_the_ogec_contact(app, client, auth, family):
     offer = make_offer(app, name="Restauration scolaire", excludes_private_school=True)
     auth.login(account)
     page = client.get(new_url(first, offer)).get_data(as_text=True)
-    assert "gérée par l&#39;OGEC : OGEC Saint-Joseph, ogec@example.org." in page
+    assert "gérée par l&#39;OGEC. Contact : OGEC Saint-Joseph, ogec@example.org." in page
     assert "Envoyer la demande" not in page
     response = post(client, "/inscriptions/nouvelle", send_data(first, offer))
     assert response.status_code == 422

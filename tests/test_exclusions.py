@@ -239,10 +239,10 @@ def test_the_planner_shows_and_skips_the_days_already_held(app, client, auth, pa
     # nothing, the child holds the journée both days (booked, or to be by this plan).
     assert "1 à réserver · 1 déjà réservé" in preview
     assert "0 à réserver · 2 non réservable" in preview
-    assert "déjà inscrit(e) à « Mercredi journée »" in preview
+    assert "à « Mercredi journée » ces jours-là" in preview, preview
     result = text_of(post(client, "/reservations/planifier", {**data, "etape": "confirmer"}))
-    assert "mercredi 4 décembre 2030 : déjà inscrit(e) à « Mercredi journée »" in result
-    assert "mercredi 11 décembre 2030 : déjà inscrit(e) à « Mercredi journée »" in result
+    assert "mercredi 4 décembre 2030 : « Mercredi journée » est déjà réservé ce jour-là" in result
+    assert "mercredi 11 décembre 2030 : « Mercredi journée » est déjà réservé ce jour-là" in result
     next_journee = goulidons["days"][0][NEXT_WEDNESDAY]
     assert sorted(live(app, child)) == sorted([(journee, "booked"), (next_journee, "booked")])
 

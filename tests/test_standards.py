@@ -11,6 +11,7 @@ only where Java, the packages or Chromium are missing.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 
 import pytest
@@ -133,3 +134,45 @@ def test_no_serious_accessibility_violation(live_server, pages, viewport):
     assert not found, f"{len(found)} serious or critical violations on {checked} pages:\n" + (
         "\n".join(found[:60])
     )
+
+
+def test_the_french_reads_right(pages):
+    """No « de Emma », no « inscrit(e) », no « 1er relance », no « OGEC : OGEC » on any page."""
+    every = {f"{who} {path}": html for who, found in pages.items() for path, html in found.items()}
+    slips = standards.french_slips(every)
+    assert not slips, f"{len(slips)} slips:\n" + "\n".join(sorted(set(slips))[:60])
+
+
+def test_the_french_scan_catches_each_slip():
+    """The scan itself: each pattern finds its slip and passes its correct form."""
+    wrong = {
+        "a": "<p>Le dossier de Emma</p>",
+        "b": "<p>Léa est inscrit(e) à la cantine</p>",
+        "c": "<p>1er relance envoyée</p>",
+        "d": "<p>Contact : OGEC : OGEC — ogec@example.org</p>",
+        "e": '<button aria-label="Photo de Inès">x</button>',
+        "f": "<p>la facture de le mois</p>",
+        "g": "<p>Pointé : pointé</p>",
+    }
+    right = {
+        "a": "<p>Le dossier d'Emma, de Léa et de Hugo, le 1er septembre, la 1re relance</p>",
+        "c": "<p>La loi oblige à les conserver.</p>",
+        "b": "<p>Léa est inscrite à la cantine <script>var x = 'de Emma(e)';</script></p>",
+    }
+    assert {slip.split(":")[0] for slip in standards.french_slips(wrong)} == set(wrong)
+    assert standards.french_slips(right) == []
+
+
+def test_no_agreement_written_in_parentheses_in_the_sources():
+    """E-mails and flashed messages are not crawled: their sources say « inscrite », or a
+    wording with no agreement, never « inscrit(e) »."""
+    package = standards.ROOT / "citoyens"
+    slip = re.compile(r"\w\((?:e|es)\)")
+    found = [
+        f"{path.relative_to(standards.ROOT)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*"))
+        if path.suffix in (".py", ".html", ".txt") and path.name != "formatting.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if slip.search(line)
+    ]
+    assert not found, "\n".join(found)

@@ -117,7 +117,8 @@ def eligibility_problems(child: Person, service: Service, school_year: SchoolYea
     if service.excludes_private_school and school is not None and school.kind == "private":
         contact = school.canteen_contact or f"renseignez-vous auprès de l'école {school.name}"
         problems.append(
-            f"Les élèves d'une école privée déjeunent à la cantine gérée par l'OGEC : {contact}."
+            "Les élèves d'une école privée déjeunent à la cantine de leur école, gérée par "
+            f"l'OGEC. Contact : {contact}."
         )
     return problems
 

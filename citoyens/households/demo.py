@@ -23,7 +23,7 @@ PRIVATE = "École privée Saint-Joseph"
 DEMO_SCHOOLS = [
     (NURSERY, "public", None),
     (ELEMENTARY, "public", None),
-    (PRIVATE, "private", "OGEC — ogec@example.org"),
+    (PRIVATE, "private", "Secrétariat de l'OGEC Saint-Joseph, ogec@example.org"),
 ]
 
 HOUSEHOLD_DETAILS = {

@@ -34,7 +34,7 @@ def tell_promoted(booking_ids: list[int]) -> None:
             send_mail(
                 "booking-promoted",
                 email,
-                f"Place libérée : {child.first_name} est réservé(e) le "
+                f"Place libérée : une place est réservée pour {child.first_name} le "
                 f"{activity_day.day.strftime('%d/%m/%Y')}",
                 "booking_promoted",
                 reply_to=mailbox,

@@ -90,7 +90,7 @@ REASONS = {
     "already_waiting": "déjà sur la liste d'attente",
     "not_enrolled": "pas d'inscription acceptée pour cette activité",
     "not_booked": "pas de réservation à annuler",
-    "incompatible": "déjà inscrit(e) à une activité incompatible ce jour-là",
+    "incompatible": "une activité incompatible est déjà réservée ce jour-là",
 }
 
 

@@ -28,7 +28,7 @@ VERDICTS = {
     "full": "complets",
     "closed": "fermés",
     "cutoff": "délai dépassé",
-    "incompatible": "déjà inscrit(e) à une activité incompatible",
+    "incompatible": "une activité incompatible est déjà réservée",
 }
 
 
@@ -235,7 +235,7 @@ SKIPPED = ("full", "closed", "cutoff", "incompatible")
 
 def _skipped_reason(line: Line, verdict: str, day: date) -> str:
     if verdict == "incompatible":
-        return f"déjà inscrit(e) à « {line.conflicts.get(day, '')} »"
+        return f"« {line.conflicts.get(day, '')} » est déjà réservé ce jour-là"
     return REASONS[verdict]
 
 

@@ -16,6 +16,7 @@ from citoyens.admin.blueprint import bp, visible_or_deny
 from citoyens.core import settings as commune_settings
 from citoyens.documents.uploads import content_disposition
 from citoyens.extensions import db
+from citoyens.formatting import sexed
 from citoyens.forms import parse_id
 from citoyens.reservations import attendance, exports, staff
 from citoyens.reservations import operations as ops
@@ -27,11 +28,17 @@ from citoyens.web import is_htmx_fragment_request, render
 ATTENDANCE_CHOICES = [*ATTENDANCES.items(), ("", "Non pointé")]
 
 
+# The attendance recorded, as said of the child (agreement by sex; a neutral wording when
+# the sex is not known, never a parenthesised ending).
 ATTENDANCE_DONE = {
-    "present": "présent(e)",
-    "absent": "absent(e)",
-    "excused": "absent(e), absence justifiée",
-    "": "pointage effacé",
+    "present": ("présent", "présente", "pointage : présence"),
+    "absent": ("absent", "absente", "pointage : absence"),
+    "excused": (
+        "absent, absence justifiée",
+        "absente, absence justifiée",
+        "pointage : absence justifiée",
+    ),
+    "": ("pointage effacé",) * 3,
 }
 
 
@@ -164,7 +171,7 @@ def reservation_attendance(activity_day_id: int, booking_id: int):
             return _row_fragment(row, booking, error=error, status=422)
         return _day_page(row, error=error, status=422)
     booking = staff.day_booking(activity_day_id, booking_id)
-    done = f"{booking.child.full_name} : {ATTENDANCE_DONE[value]}."
+    done = f"{booking.child.full_name} : {sexed(booking.child, *ATTENDANCE_DONE[value])}."
     if is_htmx_fragment_request():
         return _row_fragment(row, booking, announce=done)
     flash(done, "success")
@@ -213,7 +220,7 @@ def reservation_walk_in(activity_day_id: int):
             error = str(exc)
     if error is not None:
         return _day_page(row, walk_in_error=error, status=422)
-    flash(f"{name} est pointé(e) présent(e) sans réservation.", "success")
+    flash(f"{name} : présence enregistrée sans réservation.", "success")
     return redirect(url_for("admin.reservation_day", activity_day_id=activity_day_id), 303)
 
 

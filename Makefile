@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: run test fuzz lint security format install checkers audit bench clean
+.PHONY: run test fuzz lint security format install checkers audit bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ fuzz: install
 # vnu, axe and Lighthouse (mobile) on the demo data, one report: build/audit/report.md.
 audit: install checkers
 	$(BIN)/python scripts/audit.py
+
+# The README's pictures (phone and desktop), from the demo data: docs/screenshots/*.png.
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 bench: install
 	$(BIN)/python bench/pages.py

@@ -82,6 +82,16 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if gunicorn's graceful stop (up to 30 s) takes too long."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+
+
 def login_cookie(base: str, email: str, password: str) -> str:
     """The session cookie of a demo account, logged in through the real form."""
     jar = http.cookiejar.CookieJar()
@@ -196,8 +206,7 @@ def main() -> int:
             ),
         ]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
     blocking = [v for v in axe if v["impact"] in ("serious", "critical")]
     lines = [
         f"# Standards audit — {date.today().isoformat()}",

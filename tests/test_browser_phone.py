@@ -257,11 +257,6 @@ def test_retry_on_the_offline_page_reloads_the_page_the_parent_was_on(
     assert phone.errors == []
 
 
-def test_the_manifest_does_not_lock_the_orientation(live_server):
-    manifest = live_server.app.test_client().get("/manifest.webmanifest").get_json()
-    assert manifest.get("orientation", "any") == "any"
-
-
 # --- Uploads ----------------------------------------------------------------------------------
 
 

@@ -183,3 +183,31 @@ def test_logging_out_from_plus_works(app):
     client = login_client(app, make_user(app, role="parent"))
     assert post(client, "/deconnexion").status_code in (302, 303)
     assert client.get("/plus").status_code in (302, 303)
+
+
+# --- Offline and uploads, as served (tests/test_browser_phone.py runs them) ----------------------
+
+
+def test_the_offline_page_retries_the_address_the_parent_asked_for(client):
+    html = client.get("/hors-ligne").get_data(as_text=True)
+    # The worker serves this page at the address asked for: an empty href reloads it.
+    assert '<a class="button button-primary" href="" id="reessayer">Réessayer</a>' in html
+
+
+def test_the_installed_app_is_not_locked_in_portrait(client):
+    manifest = client.get("/manifest.webmanifest").get_json()
+    assert manifest.get("orientation", "any") == "any"
+
+
+def test_upload_pages_load_uploads_js_and_mark_their_forms(app):
+    import re
+
+    from tests.documents_factories import make_type
+
+    make_type(app, scope="household", label="Justificatif de test")
+    client = login_client(app, make_user(app, role="parent"))
+    html = client.get("/mes-documents").get_data(as_text=True)
+    assert re.search(r'<script src="/static/js/uploads\.[0-9a-f]{10}\.js" defer></script>', html)
+    forms = re.findall(r'<form [^>]*enctype="multipart/form-data"[^>]*>', html)
+    assert forms and all("data-upload" in form for form in forms)
+    assert "uploads." not in client.get("/tableau-de-bord").get_data(as_text=True)

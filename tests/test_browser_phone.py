@@ -80,8 +80,8 @@ def live_server(tmp_path_factory):
 NETWORK_ERRORS = re.compile(r"ERR_INTERNET_DISCONNECTED|^console: htmx:(afterRequest|sendError)$")
 
 
-def forget_network_errors(phone) -> None:
-    phone.errors[:] = [e for e in phone.errors if not NETWORK_ERRORS.search(e)]
+def forget_network_errors(device: Phone) -> None:
+    device.errors[:] = [e for e in device.errors if not NETWORK_ERRORS.search(e)]
 
 
 def small_targets(page, selector: str) -> list[str]:

@@ -181,6 +181,9 @@ def register_hooks(app: Flask) -> None:
             "clear_caches": session.pop(CLEAR_CACHES, False),
             "nav_items": nav_items(app),
             "nav_section": nav_section,
+            "tab_items": tab_items(app),
+            "more_items": more_items(app),
+            "tab_current": tab_current,
         }
 
 
@@ -215,6 +218,64 @@ def nav_items(app: Flask) -> list[tuple[str, str]]:
         return []
     items = STAFF_NAV if current_user.is_staff else PARENT_NAV
     return [(endpoint, label) for endpoint, label in items if endpoint in app.view_functions]
+
+
+# On a phone, a parent's bottom bar: (endpoint, label, icon); the rest is under "Plus".
+TAB_ITEMS = [
+    ("core.dashboard", "Accueil", "home"),
+    ("reservations.index", "Réservations", "calendar"),
+    ("billing.index", "Factures", "invoice"),
+    ("households.index", "Foyer", "family"),
+]
+# The "Plus" page: (endpoint, label, hint).
+MORE_ITEMS = [
+    ("documents.index", "Documents", "Pièces justificatives à envoyer ou à remplacer"),
+    ("requests.index", "Demandes", "Vos demandes au service et leurs réponses"),
+    ("enrolments.index", "Inscriptions", "Inscrire un enfant, suivre une inscription"),
+    ("messages.index", "Messages", "Les messages du service"),
+    ("billing.mandate", "Prélèvement automatique", "Payer les factures par prélèvement SEPA"),
+    ("accounts.account", "Mon compte", "Adresse e-mail, mot de passe, vos données"),
+    ("core.accessibility", "Aide et accessibilité", "L'accessibilité de l'espace famille"),
+]
+# Pages of the "Plus" places that belong to a blueprint of the bottom bar.
+MORE_ENDPOINT_PREFIXES = ("billing.mandate", "accounts.", "privacy.", "core.more", "core.access")
+
+
+def tab_items(app: Flask) -> list[tuple[str, str, str]]:
+    from flask_login import current_user
+
+    if not current_user.is_authenticated or current_user.is_staff:
+        return []
+    return [item for item in TAB_ITEMS if item[0] in app.view_functions]
+
+
+def more_items(app: Flask) -> list[tuple[str, str, str]]:
+    from flask_login import current_user
+
+    if not current_user.is_authenticated or current_user.is_staff:
+        return []
+    return [item for item in MORE_ITEMS if item[0] in app.view_functions]
+
+
+def tab_current(endpoint: str) -> bool:
+    """True when the current page belongs to the bottom bar's place `endpoint` ("core.more":
+    the "Plus" button, for every page of the places it lists)."""
+    from flask import request
+
+    current = request.endpoint or ""
+    if current.startswith(MORE_ENDPOINT_PREFIXES):
+        return endpoint == "core.more"
+    if endpoint == "core.more":
+        return any(
+            current.startswith(item.partition(".")[0] + ".")
+            for item, _label, _hint in MORE_ITEMS
+            if not item.startswith(("billing.", "core."))
+        )
+    if endpoint == "core.dashboard":
+        return current == endpoint
+    if current.startswith("calendar_feed."):  # "Agenda et e-mails", under Réservations
+        return endpoint == "reservations.index"
+    return current.startswith(endpoint.partition(".")[0] + ".")
 
 
 def nav_section(endpoint: str) -> bool:

@@ -143,11 +143,24 @@ PHONE_WIDTH = PHONE["viewport"]["width"]
 NO_HORIZONTAL_SCROLL = "() => document.documentElement.scrollWidth"
 
 
+# The phone's bottom bar names a place shorter than the desktop menu.
+PHONE_LABELS = {"Mon foyer": "Foyer"}
+
+
 def nav(page, label: str) -> None:
-    """Follow a link of the main navigation."""
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name=label, exact=True
-    ).click()
+    """Follow a link of the main navigation: the desktop menu, or on a phone the bottom bar,
+    else the « Plus » page it opens (the places the bar has no room for)."""
+    menu = page.get_by_role("navigation", name="Navigation principale")  # the one shown
+    link = menu.get_by_role("link", name=label, exact=True)
+    if link.count() == 1:
+        link.click()
+        return
+    short = menu.get_by_role("link", name=PHONE_LABELS.get(label, label), exact=True)
+    if short.count() == 1:
+        short.click()
+        return
+    menu.get_by_role("link", name=re.compile(r"^Plus\b")).click()
+    page.get_by_role("main").get_by_role("link", name=re.compile(rf"^{re.escape(label)}\b")).click()
 
 
 def assert_fits_the_phone(page) -> None:

@@ -54,7 +54,7 @@ PUBLIC_PREFIXES = ("pwa.", "bank_sim.")
 
 # Family pages: an agent or an administrator gets 403 there. Every non-public route of the
 # family blueprints counts, so their new routes are checked without editing this list.
-PARENT_ONLY_ENDPOINTS = {"core.dashboard"}
+PARENT_ONLY_ENDPOINTS = {"core.dashboard", "core.more"}
 FAMILY_BLUEPRINTS = {
     "billing",
     "households",

@@ -94,9 +94,7 @@ def log_in(page, url: str, credentials: tuple[str, str], home: str) -> None:
 
 
 def nav(page, label: str) -> None:
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name=label, exact=True
-    ).click()
+    live.nav(page, label)
 
 
 def test_a_parent_enrols_a_child_and_an_agent_accepts_it(

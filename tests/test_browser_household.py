@@ -95,9 +95,7 @@ def log_in(page, url: str, email: str, first_name: str) -> None:
 
 
 def nav(page, label: str) -> None:
-    page.get_by_role("navigation", name="Navigation principale").get_by_role(
-        "link", name=label, exact=True
-    ).click()
+    live.nav(page, label)
 
 
 def document_line(page, section: str, label: str):

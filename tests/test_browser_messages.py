@@ -35,12 +35,16 @@ def test_a_parent_reads_the_services_message_on_a_phone(live_server, phone):  # 
 
     page = phone.page
     log_in(page, live_server.url, PARENT, "/tableau-de-bord")
+    # On a phone, « Messages » is under « Plus » in the bottom bar, which shows the count.
     menu = page.get_by_role("navigation", name="Navigation principale")
-    link = menu.get_by_role("link", name="Messages 1 non lu", exact=True)
-    expect(link).to_be_visible()
+    plus = menu.get_by_role("link", name="Plus 1 non lu", exact=True)
+    expect(plus).to_be_visible()
     expect(page.locator("#messages-a-lire")).to_contain_text("1 message non lu")
     live.assert_fits_the_phone(page)
 
+    plus.click()
+    link = page.get_by_role("main").get_by_role("link", name="Messages 1 non lu", exact=True)
+    expect(link).to_be_visible()
     link.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Messages")
     item = page.locator(".msg-item.msg-unread")
@@ -52,7 +56,7 @@ def test_a_parent_reads_the_services_message_on_a_phone(live_server, phone):  # 
     expect(page.get_by_role("heading", level=1)).to_contain_text("l'accueil périscolaire est fermé")
     # The receipt is posted once the page is shown: « Lu le … », and the counter is gone.
     expect(page.locator("#etat-lecture")).to_contain_text(re.compile(r"Lu le \d{2}/\d{2}/\d{4}"))
-    expect(menu.get_by_role("link", name="Messages", exact=True)).to_be_visible()
+    expect(menu.get_by_role("link", name="Plus", exact=True)).to_be_visible()
     live.assert_fits_the_phone(page)
 
     page.go_back()

@@ -42,6 +42,13 @@ def dashboard():
     )
 
 
+@bp.get("/plus")
+@parent_required
+def more():
+    """On a phone, the places the bottom bar has no room for (the desktop menu has them)."""
+    return render("pages/more.html")
+
+
 @bp.get("/accessibilite")
 def accessibility():
     return render("pages/accessibility.html")

@@ -39,7 +39,6 @@ def manifest():
         "start_url": "/?source=pwa",
         "scope": "/",
         "display": "standalone",
-        "orientation": "portrait",
         "background_color": "#ffffff",
         "theme_color": settings.current().primary_color,
         "icons": [

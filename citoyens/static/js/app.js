@@ -23,12 +23,37 @@
     box.hidden = false;
     box.scrollIntoView({ block: "nearest" });
   }
+  var OFFLINE = "Pas de connexion : vérifiez votre réseau puis réessayez.";
+
+  // A day of the calendar ticked or unticked when the request failed (no network, error):
+  // the checkbox goes back to the state the server last gave (its `checked` attribute), so
+  // that it agrees with its card again, and the sticky announcement says so, in words.
+  function restoreDay(elt, message) {
+    if (!elt || !elt.matches('.rv-cell input[type="checkbox"]')) return false;
+    elt.checked = elt.defaultChecked;
+    var announce = document.getElementById("annonce-reservation");
+    if (!announce) return false;
+    var name = elt.closest(".rv-cell").querySelector(".rv-name");
+    var day = elt.closest(".rv-day");
+    var date = day ? day.querySelector(".rv-date") : null;
+    var what = (name ? name.textContent.trim() : "Ce jour") +
+      (date ? " du " + date.firstChild.textContent.trim().toLowerCase() : "");
+    announce.classList.add("rv-announce-error");
+    announce.textContent = message + " Rien n'a été enregistré : " + what + " reste " +
+      (elt.defaultChecked ? "réservé" : "non réservé") + ".";
+    return true;
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    showFailure(FAILURES[status] || "Un problème est survenu. Réessayez dans un instant.");
+    var message = FAILURES[status] || "Un problème est survenu. Réessayez dans un instant.";
+    if (!restoreDay(event.detail.elt, message)) showFailure(message);
   });
-  document.addEventListener("htmx:sendError", function () {
-    showFailure("Pas de connexion : vérifiez votre réseau puis réessayez.");
+  document.addEventListener("htmx:sendError", function (event) {
+    if (!restoreDay(event.detail.elt, OFFLINE)) showFailure(OFFLINE);
+  });
+  document.addEventListener("htmx:timeout", function (event) {
+    if (!restoreDay(event.detail.elt, OFFLINE)) showFailure(OFFLINE);
   });
   document.addEventListener("htmx:beforeRequest", function () {
     var box = document.getElementById("erreur-reseau");

@@ -408,3 +408,36 @@ def test_dashboard_queries_do_not_grow_with_children_invoices_and_requests(
 
     small, big = family(1, 1, 1), family(4, 6, 3)
     assert count(small) == count(big)
+
+
+# --- Demo -------------------------------------------------------------------------------------
+
+
+def test_the_demo_parent_sees_every_card_and_the_debit_family_its_debit(
+    app, client, auth, monkeypatch
+):
+    from citoyens.demo import PARENT, seed
+    from citoyens.demo_history import DEBIT_FAMILY
+    from citoyens.forms import today_in_paris
+    from citoyens.reservations.rules import now_utc
+
+    # The demo is built from the real clock.
+    monkeypatch.setattr(core_views, "today_in_paris", today_in_paris)
+    monkeypatch.setattr(core_views, "now_utc", now_utc)
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        assert seed() == 0
+        db.session.commit()
+    auth.login(email=PARENT[0], password=PARENT[1])
+    html = dashboard(client)
+    assert set(card_order(html)) == {"nx-argent", "nx-demandes", "nx-documents", "nx-reservations"}
+    assert card_order(html)[0] == "nx-argent"  # an invoice is overdue
+    assert "Payer" in card(html, "nx-argent") and "/payer" in html
+    assert "Quotient familial" in card(html, "nx-demandes")
+    assert "Justificatif de domicile Expire le" in card(html, "nx-documents")
+    assert "modifiable jusqu'au" in card(html, "nx-reservations")
+    auth.logout()
+    auth.login(email=DEBIT_FAMILY[0], password=DEBIT_FAMILY[1])
+    html = dashboard(client)
+    assert "Prochain prélèvement" in card(html, "nx-argent") and "/payer" not in html

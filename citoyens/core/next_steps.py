@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
 from citoyens.accounts.models import User
@@ -65,6 +66,36 @@ class BookedDay:
     bookings: list[NextBooking] = field(default_factory=list)
 
 
+# The statements are built once, on first use (all models mapped by then); the household,
+# the day and the row count are bound at each call.
+@cache
+def _next_bookings_statement():
+    return (
+        # Columns, not the Activity entity: cutoff_at reads start_time and cutoff_hours.
+        select(
+            Booking.child_id,
+            Person.first_name,
+            Activity.name,
+            Activity.start_time,
+            Activity.end_time,
+            Activity.cutoff_hours,
+            ActivityDay.day,
+        )
+        .select_from(Booking)
+        .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
+        .join(Activity, Activity.id == ActivityDay.activity_id)
+        .join(Person, Person.id == Booking.child_id)
+        .where(
+            Booking.household_id == bindparam("household_id"),
+            Booking.status == "booked",
+            ActivityDay.day >= bindparam("today"),
+            ActivityDay.closed.is_(False),
+        )
+        .order_by(ActivityDay.day, Activity.start_time, Person.first_name, Booking.id)
+        .limit(bindparam("rows"))
+    )
+
+
 def next_bookings(
     household_id: int, today: date, now: datetime, limit: int = NEXT_BOOKINGS
 ) -> list[BookedDay]:
@@ -73,34 +104,24 @@ def next_bookings(
     Only what this household booked (Booking.household_id): a child with two homes shows
     on each home's dashboard its own bookings only.
     """
+    # Today's activities already over are dropped below: a few more rows cover them.
     rows = db.session.execute(
-        select(Booking.child_id, Person.first_name, Activity, ActivityDay.day)
-        .select_from(Booking)
-        .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
-        .join(Activity, Activity.id == ActivityDay.activity_id)
-        .join(Person, Person.id == Booking.child_id)
-        .where(
-            Booking.household_id == household_id,
-            Booking.status == "booked",
-            ActivityDay.day >= today,
-            ActivityDay.closed.is_(False),
-        )
-        .order_by(ActivityDay.day, Activity.start_time, Person.first_name, Booking.id)
-        # Today's activities already over are dropped below: a few more rows cover them.
-        .limit(limit + 4)
+        _next_bookings_statement(),
+        {"household_id": household_id, "today": today, "rows": limit + 4},
     ).all()
     days: list[BookedDay] = []
     count = 0
-    for child_id, first_name, activity, day in rows:
-        if datetime.combine(day, activity.end_time, tzinfo=PARIS) <= now:
+    for row in rows:
+        day = row.day
+        if datetime.combine(day, row.end_time, tzinfo=PARIS) <= now:
             continue
         if count == limit:
             break
-        cutoff = cutoff_at(activity, day)
+        cutoff = cutoff_at(row, day)
         if not days or days[-1].day != day:
             days.append(BookedDay(day))
         days[-1].bookings.append(
-            NextBooking(child_id, first_name, activity.name, day, cutoff, now < cutoff)
+            NextBooking(row.child_id, row.first_name, row.name, day, cutoff, now < cutoff)
         )
         count += 1
     return days
@@ -139,13 +160,8 @@ class Money:
     debit: NextDebit | None = None
 
 
-def money(household_id: int, today: date) -> Money:
-    """What is left to pay on issued invoices and the next planned direct debit. One query.
-
-    Left to pay is computed as « Mes factures » computes it (billing.rules): the total
-    less the credit notes against the invoice and the payments that count; credit notes
-    that correct no invoice lower the balance.
-    """
+@cache
+def _money_statement():
     credit = aliased(Invoice)
     received = (
         select(func.coalesce(func.sum(Payment.amount_cents), 0))
@@ -162,13 +178,13 @@ def money(household_id: int, today: date) -> Money:
     loose = (
         select(func.coalesce(func.sum(func.abs(credit.total_cents)), 0))
         .where(
-            credit.household_id == household_id,
+            credit.household_id == bindparam("household_id"),
             credit.kind == "credit",
             credit.credit_for_id.is_(None),
         )
         .scalar_subquery()
     )
-    rows = db.session.execute(
+    return (
         select(
             Invoice.id,
             Invoice.status,
@@ -179,12 +195,22 @@ def money(household_id: int, today: date) -> Money:
             loose.label("loose_cents"),
         )
         .where(
-            Invoice.household_id == household_id,
+            Invoice.household_id == bindparam("household_id"),
             Invoice.kind == "invoice",
             Invoice.status.in_(("issued", "direct_debit")),
         )
         .order_by(Invoice.month, Invoice.id)
-    ).all()
+    )
+
+
+def money(household_id: int, today: date) -> Money:
+    """What is left to pay on issued invoices and the next planned direct debit. One query.
+
+    Left to pay is computed as « Mes factures » computes it (billing.rules): the total
+    less the credit notes against the invoice and the payments that count; credit notes
+    that correct no invoice lower the balance.
+    """
+    rows = db.session.execute(_money_statement(), {"household_id": household_id}).all()
     result = Money()
     payable: list[PayableInvoice] = []
     debits: list[tuple[date | None, int, int]] = []
@@ -229,9 +255,8 @@ class WaitingRequest:
     asked_at: datetime  # when the service wrote
 
 
-def waiting_for_family(household_id: int) -> list[WaitingRequest]:
-    """Open requests on which a service wrote to the family and the family has not written
-    since (an internal note is not shown to the family and asks nothing). One query."""
+@cache
+def _waiting_statement():
     event, author = aliased(RequestEvent), aliased(User)
 
     def last_message(roles: tuple[str, ...]):
@@ -249,18 +274,24 @@ def waiting_for_family(household_id: int) -> list[WaitingRequest]:
         )
 
     from_staff, from_family = last_message(("staff", "admin")), last_message(("parent",))
-    rows = db.session.execute(
+    return (
         select(Request.id, Request.title, Service.name, RequestEvent.created_at)
         .select_from(Request)
         .join(RequestEvent, RequestEvent.id == from_staff)
         .outerjoin(Service, Service.id == Request.service_id)
         .where(
-            Request.household_id == household_id,
+            Request.household_id == bindparam("household_id"),
             Request.status.in_(OPEN_STATUSES),
             RequestEvent.id > func.coalesce(from_family, 0),
         )
         .order_by(RequestEvent.created_at, Request.id)
-    ).all()
+    )
+
+
+def waiting_for_family(household_id: int) -> list[WaitingRequest]:
+    """Open requests on which a service wrote to the family and the family has not written
+    since (an internal note is not shown to the family and asks nothing). One query."""
+    rows = db.session.execute(_waiting_statement(), {"household_id": household_id}).all()
     return [WaitingRequest(*row) for row in rows]
 
 

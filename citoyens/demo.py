@@ -302,6 +302,10 @@ def seed() -> int:
 
     # Last month lived: Goulidons, attendance, an invoice to pay, a direct-debit family.
     created += seed_history()
+    from citoyens.demo_dashboard import seed_dashboard
+
+    # A document expiring soon and a question from the services: every dashboard card.
+    created += seed_dashboard()
     # A family's reply on its document under review; the APS's message to its families.
     return created + seed_family_reply() + seed_messages()
 

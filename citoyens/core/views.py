@@ -7,11 +7,14 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from citoyens.accounts.decorators import parent_required
-from citoyens.documents.rules import summary as documents_summary
+from citoyens.core.next_steps import next_steps
+from citoyens.documents.rules import checklist as documents_checklist
+from citoyens.documents.rules import summarize as documents_summary
 from citoyens.documents.rules import today_in_paris
 from citoyens.extensions import db
 from citoyens.households.rules import checklist, household_overview
 from citoyens.requests.rules import open_requests_for_household
+from citoyens.reservations.rules import now_utc
 from citoyens.web import render
 
 bp = Blueprint("core", __name__)
@@ -30,14 +33,25 @@ def home():
 @parent_required
 def dashboard():
     household_id = current_user.household_id
+    today = today_in_paris()
     steps = checklist(household_id)
-    documents = documents_summary(household_id, today_in_paris())
+    sections = documents_checklist(household_id, today)
+    documents = documents_summary(sections)
     steps["documents_up_to_date"] = documents["up_to_date"]
+    overview = household_overview(household_id)
+    upcoming = next_steps(
+        household_id,
+        sections=sections,
+        has_children=bool(overview.children),
+        today=today,
+        now=now_utc(),
+    )
     return render(
         "pages/dashboard.html",
-        overview=household_overview(household_id),
+        overview=overview,
         steps=steps,
         documents=documents,
+        next_steps=upcoming,
         open_requests=open_requests_for_household(household_id),
     )
 

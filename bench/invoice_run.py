@@ -1,7 +1,8 @@
 """The monthly invoice run at scale (issue 15): time, peak memory, progress.
 
     .venv/bin/python bench/invoice_run.py [--households 1000]
-    DATABASE_URL=postgresql://.../bench_run .venv/bin/python bench/invoice_run.py --households 100000
+    DATABASE_URL=postgresql://.../bench_run \
+        .venv/bin/python bench/invoice_run.py --households 100000
 
 Generates N households with `flask bench-data` (citoyens/bench_data.py) into a scratch
 database: a SQLite file in a temporary folder by default, or the PostgreSQL database of
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,22 +67,24 @@ def generate(url: str, households: int, reuse: bool) -> None:
         )
         if reuse and found:
             month = previous_month(today_in_paris())
-            invoices = select(Invoice.id).where(Invoice.month == month)
+            bench = select(Household.id).where(Household.external_ref.like(f"{REF_PREFIX}%"))
+            mine = (Invoice.month == month, Invoice.household_id.in_(bench))
+            invoices = select(Invoice.id).where(*mine)
             lines = select(InvoiceLine.id).where(InvoiceLine.invoice_id.in_(invoices))
             db.session.execute(delete(BilledDay).where(BilledDay.invoice_line_id.in_(lines)))
             db.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id.in_(invoices)))
-            db.session.execute(delete(Invoice).where(Invoice.month == month))
+            db.session.execute(delete(Invoice).where(*mine))
             db.session.commit()
-            print(f"{found} households generated before; {month:%Y-%m} to bill again")
+            print(f"{found} households generated before; their {month:%Y-%m} to bill again")
             return
         result = generate_commune(households)
         print(result.summary())
 
 
 RUN = """
-import sys, time
+import resource, sys, time
 sys.path.insert(0, sys.argv[2])
-from bench.invoice_run import make_app, rss_mib, resource
+from bench.invoice_run import make_app, rss_mib
 from sqlalchemy import func, select
 from citoyens.billing import tasks
 from citoyens.billing.models import Invoice

@@ -14,6 +14,7 @@ from citoyens.billing import tasks as billing_tasks
 from citoyens.billing.models import Invoice
 from citoyens.core.models import JobRun
 from citoyens.extensions import db
+from citoyens.households.models import Household
 from tests.conftest import AuthActions, post
 from tests.test_admin_billing import OCTOBER, september_bookings
 from tests.test_billing_rules import make_world
@@ -123,3 +124,54 @@ def test_the_run_status_is_for_staff(app, client, auth, parent, staff, admin):
     assert "Fait." in fragment and "<html" not in fragment
     assert client.get("/admin/facturation/emissions/999999").status_code == 404
     assert client.get("/admin/facturation/emissions/99999999999").status_code == 404
+
+
+def test_a_run_that_crashed_half_way_resumes_where_it_stopped(
+    app, client, auth, admin, monkeypatch
+):
+    """Batches of 3 households; the third batch crashes: the first two stay committed, the
+    run says so, and the next run resumes after them: every household billed once, the
+    numbers gapless."""
+    from citoyens.billing import invoice_run
+    from citoyens.billing.models import InvoiceCounter
+
+    world = make_world(app)
+    households = [september_bookings(app, world).household_id for _ in range(8)]
+    monkeypatch.setattr(invoice_run, "BATCH_SIZE", 3)
+    real_batch = invoice_run._issue_batch
+    calls = []
+
+    def crashing(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise RuntimeError("worker killed")
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(invoice_run, "_issue_batch", crashing)
+    auth.login(admin)
+    response = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
+    page = text(client.get(response.headers["Location"]))
+    (failed,) = runs(app)
+    assert failed.status == "failed"
+    assert failed.resume_after == calls[1][1]  # the last household of the second batch
+    with app.app_context():
+        billed = db.session.scalars(select(Invoice.household_id)).all()
+        total = db.session.scalar(select(func.count()).select_from(Household))
+        scanned = db.session.scalar(select(func.count()).where(Household.id <= failed.resume_after))
+    assert len(billed) == 6 and set(billed) <= set(households)
+    assert (failed.done, failed.total) == (scanned, total) and 6 <= scanned < total
+    assert f"Les factures des {failed.done} premières familles sur {total}" in page
+
+    monkeypatch.setattr(invoice_run, "_issue_batch", real_batch)
+    calls.clear()
+    again = post(client, "/admin/facturation/emettre", {"mois": "2030-09"})
+    assert "2 factures de septembre 2030 émises" in text(client.get(again.headers["Location"]))
+    first, second = runs(app)
+    assert second.status == "done" and second.resume_after == households[-1]
+    with app.app_context():
+        rows = db.session.execute(
+            select(Invoice.household_id, Invoice.sequence).order_by(Invoice.sequence)
+        ).all()
+        counter = db.session.get(InvoiceCounter, 2030).last_number
+    assert sorted(household for household, _ in rows) == sorted(households)  # once each
+    assert [sequence for _, sequence in rows] == list(range(1, 9)) and counter == 8

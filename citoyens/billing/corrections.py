@@ -70,11 +70,15 @@ def correction_reason(status: str, attendance: str | None, certificate: str | No
 
 
 def pending_corrections(
-    household_ids: Iterable[int] | None = None, *, not_invoiced_for: date | None = None
+    household_ids: Iterable[int] | None = None,
+    *,
+    not_invoiced_for: date | None = None,
+    households: tuple[int, int] | None = None,
 ) -> dict[int, list[Correction]]:
     """Per household, the billed days not credited yet whose booking is no longer billable.
 
-    `household_ids` limits to those households; `not_invoiced_for` leaves out households
+    `household_ids` limits to those households, `households` to an id range;
+    `not_invoiced_for` leaves out households
     that already have their invoice of that month (their credits wait for the next one).
     One query; a booked day without certificate nor "excused" (nearly all of them) is
     billable whatever else, and is left out by the database.
@@ -111,6 +115,8 @@ def pending_corrections(
     )
     if household_ids is not None:
         query = query.where(BilledDay.household_id.in_(list(household_ids)))
+    if households is not None:  # an id range, both ends included (a batch of the run)
+        query = query.where(BilledDay.household_id.between(*households))
     if not_invoiced_for is not None:
         invoiced = select(Invoice.household_id).where(
             Invoice.month == not_invoiced_for.replace(day=1), Invoice.kind == "invoice"

@@ -52,17 +52,29 @@ def _mail_context() -> Iterator[None]:
 def mail_invoices(result: RunResult) -> None:
     """Tell each paperless household its invoice is there; note when it was mailed.
     Runs after the run's commit; the caller (write_transaction) commits again."""
+    from citoyens.accounts.models import User
     from citoyens.mail import send_mail
-    from citoyens.requests.operations import family_recipients
 
     wanted = {invoice.id: invoice for invoice in result.paperless}
     subject = f"Votre facture {of_month(result.month)} est disponible"
     links = site_address_known()
+    # The account holders of every household at once (as `family_recipients` reads them):
+    # the run mails a batch of a few hundred invoices at a time.
+    addresses: dict[int, list[str]] = {}
+    for household_id, email in db.session.execute(
+        select(User.household_id, User.email)
+        .where(
+            User.household_id.in_({invoice.household_id for invoice in wanted.values()}),
+            User.active.is_(True),
+        )
+        .order_by(User.id)
+    ):
+        addresses.setdefault(household_id, []).append(email)
     with _mail_context():
         for invoice in db.session.scalars(
             select(Invoice).where(Invoice.id.in_(wanted)).order_by(Invoice.id)
         ):
-            recipients = family_recipients(invoice.household_id)
+            recipients = addresses.get(invoice.household_id, [])
             for email in recipients:
                 send_mail(
                     "invoice-issued",

@@ -7,12 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from citoyens.billing import corrections
-from citoyens.billing.credits import credit_balances
 from citoyens.billing.models import (
     BilledDay,
+    HouseholdCredit,
     Invoice,
     QfBand,
 )
@@ -44,13 +44,18 @@ def invoiced_households(month: date):
     return select(Invoice.household_id).where(Invoice.month == month, Invoice.kind == "invoice")
 
 
-def booking_rows(month: date) -> list[BookingRow]:
-    """The month's bookings that may cost something, of households not yet invoiced for it,
-    with the review status of their certificate; a booking an invoice already bills (a
-    child who changed home) is left out. One query."""
+def booking_rows(
+    month: date, households: tuple[int, int] | None = None
+) -> tuple[list[BookingRow], dict[int, int | None]]:
+    """The month's bookings that may cost something, of households not yet invoiced for it
+    (those with ids in the range `households`, both ends included, when given), with the
+    review status of their certificate; a booking an invoice already bills (a child who
+    changed home) is left out. And the QF of each household found. One query."""
     first, last = month_bounds(month)
-    live_billed = select(BilledDay.booking_id).where(
-        BilledDay.credited_by_line_id.is_(None), BilledDay.booking_id.is_not(None)
+    # NOT EXISTS, not NOT IN: per booking, a probe of the live billed days' unique index
+    # (PostgreSQL hashes a NOT IN subquery whole, every billed day of every month).
+    live_billed = exists().where(
+        BilledDay.booking_id == Booking.id, BilledDay.credited_by_line_id.is_(None)
     )
     query = (
         select(
@@ -68,70 +73,88 @@ def booking_rows(month: date) -> list[BookingRow]:
             Booking.attendance,
             Document.status,
             Service.walk_in_surcharge_cents,
+            Household.family_quotient,
         )
+        .join(Household, Household.id == Booking.household_id)
         .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
         .join(Activity, Activity.id == ActivityDay.activity_id)
         .join(Service, Service.id == Activity.service_id)
         .join(Person, Person.id == Booking.child_id)
         .outerjoin(Document, Document.id == Booking.certificate_id)
         .where(
-            ActivityDay.day >= first,
-            ActivityDay.day <= last,
+            Booking.day >= first,  # the activity day's date, copied: ix_bookings_household_day
+            Booking.day <= last,
             or_(
                 Booking.status.in_(("booked", "walk_in")),
                 and_(Booking.status == "cancelled", Booking.late.is_(True)),
             ),
             Booking.household_id.not_in(invoiced_households(first)),
-            Booking.id.not_in(live_billed),
+            ~live_billed,
         )
     )
-    return [
-        BookingRow(
-            household_id=household_id,
-            child_id=child_id,
-            child_name=f"{first_name} {last_name}",
-            activity_id=activity_id,
-            activity_name=activity_name,
-            school_year_id=year_id,
-            day=day,
-            status=status,
-            late=bool(late),
-            attendance=attendance,
-            certificate=certificate,
-            surcharge_cents=surcharge or 0,
-            booking_id=booking_id,
+    if households is not None:
+        query = query.where(Booking.household_id.between(*households))
+    rows: list[BookingRow] = []
+    quotients: dict[int, int | None] = {}
+    for (
+        booking_id,
+        household_id,
+        child_id,
+        first_name,
+        last_name,
+        activity_id,
+        activity_name,
+        year_id,
+        day,
+        status,
+        late,
+        attendance,
+        certificate,
+        surcharge,
+        quotient,
+    ) in db.session.execute(query):
+        quotients[household_id] = quotient
+        rows.append(
+            BookingRow(
+                household_id=household_id,
+                child_id=child_id,
+                child_name=f"{first_name} {last_name}",
+                activity_id=activity_id,
+                activity_name=activity_name,
+                school_year_id=year_id,
+                day=day,
+                status=status,
+                late=bool(late),
+                attendance=attendance,
+                certificate=certificate,
+                surcharge_cents=surcharge or 0,
+                booking_id=booking_id,
+            )
         )
-        for (
-            booking_id,
-            household_id,
-            child_id,
-            first_name,
-            last_name,
-            activity_id,
-            activity_name,
-            year_id,
-            day,
-            status,
-            late,
-            attendance,
-            certificate,
-            surcharge,
-        ) in db.session.execute(query)
-    ]
+    return rows, quotients
 
 
-def plan_month(month: date) -> MonthPlan:
-    """Price the month for every household without its invoice yet, with the credit lines
-    of days invoiced before and the credit balances. Eight queries."""
+def _balances(households: tuple[int, int] | None) -> dict[int, int]:
+    """Credit balances (non-zero) of the households in the id range, or of all: no list
+    of ids bound (a month of 100,000 households would pass the drivers' limits)."""
+    query = (
+        select(HouseholdCredit.household_id, func.sum(HouseholdCredit.amount_cents))
+        .group_by(HouseholdCredit.household_id)
+        .having(func.sum(HouseholdCredit.amount_cents) != 0)
+    )
+    if households is not None:
+        query = query.where(HouseholdCredit.household_id.between(*households))
+    return {household_id: int(total) for household_id, total in db.session.execute(query)}
+
+
+def plan_month(month: date, households: tuple[int, int] | None = None) -> MonthPlan:
+    """Price the month for every household without its invoice yet (those with ids in the
+    range `households` when given: a batch of the run), with the credit lines of days
+    invoiced before and the credit balances. Seven queries, none binding a list of
+    households."""
     month = month.replace(day=1)
-    rows = booking_rows(month)
-    household_ids = {row.household_id for row in rows}
+    rows, quotients = booking_rows(month, households)
     year_ids = {row.school_year_id for row in rows}
-    quotients = dict(
-        db.session.execute(
-            select(Household.id, Household.family_quotient).where(Household.id.in_(household_ids))
-        ).all()
-    )
     bands_by_year: dict[int, list[QfBand]] = defaultdict(list)
     for band in db.session.scalars(
         select(QfBand).where(QfBand.school_year_id.in_(year_ids)).order_by(QfBand.position)
@@ -146,19 +169,21 @@ def plan_month(month: date) -> MonthPlan:
     )
     for gap in missing:
         gap.school_year_name = names.get(gap.school_year_id, "")
-    already = db.session.scalar(
-        select(func.count()).select_from(invoiced_households(month).subquery())
-    )
-    for household_id, items in corrections.pending_corrections(not_invoiced_for=month).items():
+    already = invoiced_households(month)
+    if households is not None:
+        already = already.where(Invoice.household_id.between(*households))
+    already_count = db.session.scalar(select(func.count()).select_from(already.subquery()))
+    pending = corrections.pending_corrections(households=households, not_invoiced_for=month)
+    for household_id, items in pending.items():
         bill = bills.setdefault(household_id, HouseholdBill(household_id, [], []))
         bill.credit_lines = corrections.credit_lines(items)
-    balances = credit_balances(bills)
+    balances = _balances(households)
     for bill in bills.values():
         bill.balance_cents = balances.get(bill.household_id, 0)
     billed = sorted(
         (bill for bill in bills.values() if bill.worth_issuing), key=lambda b: b.household_id
     )
-    return MonthPlan(month, billed, missing, already)
+    return MonthPlan(month, billed, missing, already_count)
 
 
 @dataclass
@@ -194,7 +219,11 @@ def month_invoices(month: date) -> MonthInvoices:
             select(Invoice)
             .where(
                 Invoice.kind == "credit",
-                Invoice.credit_for_id.in_([invoice.id for invoice in invoices]),
+                Invoice.credit_for_id.in_(  # a subquery: no list of 60,000 ids bound
+                    select(Invoice.id).where(
+                        Invoice.month == month.replace(day=1), Invoice.kind == "invoice"
+                    )
+                ),
             )
             .order_by(Invoice.year, Invoice.sequence)
         ):

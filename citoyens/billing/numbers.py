@@ -18,22 +18,23 @@ def format_number(year: int, sequence: int) -> str:
     return f"F{year}-{sequence:06d}"
 
 
-def take_number(year: int, model=InvoiceCounter) -> int:
+def take_number(year: int, model=InvoiceCounter, count: int = 1) -> int:
     """The next number of `year`, taken in the current transaction (the counter row stays
-    locked until it ends). The year's row is created on first use, safely under races.
-    `model`: the counter table of the series (invoices; counter receipts)."""
+    locked until it ends): the first of `count` consecutive numbers, all taken by one
+    UPDATE (a batch of the invoice run). The year's row is created on first use, safely
+    under races. `model`: the counter table of the series (invoices; counter receipts)."""
     counter = model.__table__
     bump = (
         update(counter)
         .where(counter.c.year == year)
-        .values(last_number=counter.c.last_number + 1)
+        .values(last_number=counter.c.last_number + count)
         .returning(counter.c.last_number)
     )
     number = db.session.execute(bump).scalar_one_or_none()
     if number is None:
         db.session.execute(_insert_counter_if_missing(year, counter))
         number = db.session.execute(bump).scalar_one()
-    return number
+    return number - count + 1
 
 
 def _insert_counter_if_missing(year: int, counter):

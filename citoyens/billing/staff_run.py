@@ -38,7 +38,11 @@ def _run_page(month: date, *, form: IssueForm | None = None, notice: str | None 
     ids = [bill.household_id for bill in plan.bills]
     mandates = invoice_run.active_mandates(ids, month)
     if current_user.is_admin:
-        names = household_names(ids + [invoice.household_id for invoice in issued.invoices])
+        names = {}
+        for chunk in invoice_run.chunks(
+            ids + [invoice.household_id for invoice in issued.invoices]
+        ):
+            names.update(household_names(chunk))
         who = invoice_run.addressees(ids)
         paperless = {household_id: who[household_id].paperless for household_id in ids}
         rows = plan.bills

@@ -3,9 +3,11 @@ hourly check of online payments left pending.
 
 The invoice run is one `JobRun` row per click: "queued", then "running", then "done" (its
 summary) or "failed" (its error). The database refuses a second active run of the same
-month (partial unique index), so a double click starts one run. The run itself is one
-transaction (`invoice_run.issue_month`): its progress ("n of N families") is kept beside the
-queue (huey's key-value store), which the page polls.
+month (partial unique index), so a double click starts one run. The run works in batches
+of households, one transaction each (`invoice_run.issue_month`): each batch records on the
+run how far it got (`resume_after`, `done` of `total` families), and a new run of a month
+whose last run failed resumes after it. Its progress is also noted beside the queue
+(huey's key-value store) every second; the page polls it.
 """
 
 from __future__ import annotations
@@ -78,7 +80,22 @@ def queue_invoice_run(
         )
         if active is not None:
             return active, False
-        run = JobRun(kind=INVOICE_RUN, key=key, status="queued", actor_id=actor_id)
+        # A run that stopped half-way (its batches up to `resume_after` committed): the
+        # new one resumes after its last household.
+        previous = db.session.execute(
+            select(JobRun.status, JobRun.resume_after)
+            .where(JobRun.kind == INVOICE_RUN, JobRun.key == key)
+            .order_by(JobRun.created_at.desc(), JobRun.id.desc())
+            .limit(1)
+        ).first()
+        resume_after = previous.resume_after if previous and previous.status == "failed" else None
+        run = JobRun(
+            kind=INVOICE_RUN,
+            key=key,
+            status="queued",
+            actor_id=actor_id,
+            resume_after=resume_after,
+        )
         db.session.add(run)
         db.session.flush()  # a concurrent click's row: IntegrityError, retried, then seen above
         jobs.enqueue_after_commit(run_invoice_month, run.id, today)
@@ -139,14 +156,21 @@ def execute_invoice_run(run_id: int, today: date | None = None) -> str:
             jobs.huey.put(progress_key(run_id), (done, total))
 
     try:
-        result = invoice_run.issue_month(month, actor=actor, today=today, progress=progress)
+        result = invoice_run.issue_month(
+            month,
+            actor=actor,
+            today=today,
+            progress=progress,
+            run_id=run_id,
+            resume_after=run.resume_after,
+        )
     except Exception as error:
         db.session.rollback()
         if isinstance(error, months.BillingError):
             message = str(error)
         else:
             log.exception("invoice run %s failed", run_id)
-            message = "Erreur inattendue : l'émission n'a rien enregistré (voir les journaux)."
+            message = "Erreur inattendue (voir les journaux)."
         _finish(run_id, status="failed", error=message[:500])
         return "failed"
     _finish(

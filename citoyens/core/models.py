@@ -167,6 +167,9 @@ class JobRun(db.Model):
     total: Mapped[int | None] = mapped_column()
     summary: Mapped[str | None] = mapped_column(String(1000))
     error: Mapped[str | None] = mapped_column(String(500))
+    # How far a run that works in batches of ids got (the invoice run: the last household
+    # of its last committed batch): a new run of the same work resumes after it.
+    resume_after: Mapped[int | None] = mapped_column()
 
     @property
     def active(self) -> bool:

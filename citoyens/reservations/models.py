@@ -165,7 +165,8 @@ class Booking(db.Model):
             name="attendance",
         ),
         Index("ix_bookings_day_status", "activity_day_id", "status"),
-        Index("ix_bookings_household", "household_id"),
+        # A household's bookings of a period (its calendar, a batch of the invoice run).
+        Index("ix_bookings_household_day", "household_id", "day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

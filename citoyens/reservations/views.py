@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from babel.dates import format_date
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db
+from citoyens.formatting import weekday_fr
 from citoyens.forms import parse_id, parse_query_month, parse_query_week, today_in_paris
 from citoyens.reservations import rules
 from citoyens.reservations.models import (
@@ -94,7 +94,7 @@ def _refusals(outcome, dates: dict[int, date], names: dict[int, str]) -> list[st
 
 def rules_day(value: date | None) -> str:
     """ "lundi 30 novembre", for messages."""
-    return format_date(value, "EEEE d MMMM", locale="fr_FR") if value else ""
+    return weekday_fr(value)
 
 
 # --- Index ------------------------------------------------------------------------------------

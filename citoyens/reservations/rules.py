@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
@@ -176,6 +177,20 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
     if not child_ids:
         return []
     rows = db.session.execute(
+        _entitlements_statement(), {"child_ids": list(child_ids), "first": first, "last": last}
+    ).all()
+    return [
+        Entitlement(child_id, activity, year_id, ends_on)
+        for child_id, year_id, ends_on, activity in rows
+    ]
+
+
+@cache
+def _entitlements_statement():
+    """Built once: constructing a statement costs more than running it (a calendar page
+    runs three; see also `_days_statement`, `_bookings_statement`)."""
+    first = bindparam("first")
+    return (
         select(Enrolment.child_id, Enrolment.school_year_id, Enrolment.ends_on, Activity)
         .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
         .join(Activity, Activity.id == EnrolmentActivity.activity_id)
@@ -183,19 +198,15 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
         .join(SchoolYear, SchoolYear.id == Enrolment.school_year_id)
         .options(contains_eager(Activity.service))
         .where(
-            Enrolment.child_id.in_(child_ids),
+            Enrolment.child_id.in_(bindparam("child_ids", expanding=True)),
             _bookable_enrolment(first),
             Activity.active.is_(True),
             Service.active.is_(True),
             SchoolYear.ends_on >= first,
-            SchoolYear.starts_on <= last,
+            SchoolYear.starts_on <= bindparam("last"),
         )
         .order_by(Activity.start_time, Activity.id)
-    ).all()
-    return [
-        Entitlement(child_id, activity, year_id, ends_on)
-        for child_id, year_id, ends_on, activity in rows
-    ]
+    )
 
 
 def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
@@ -366,6 +377,27 @@ BOOKING_COLUMNS = (
 )
 
 
+@cache
+def _days_statement():
+    return (
+        select(*DAY_COLUMNS)
+        .where(
+            ActivityDay.activity_id.in_(bindparam("activity_ids", expanding=True)),
+            ActivityDay.day >= bindparam("first"),
+            ActivityDay.day <= bindparam("last"),
+        )
+        .order_by(ActivityDay.day)
+    )
+
+
+@cache
+def _bookings_statement():
+    return select(*BOOKING_COLUMNS).where(
+        Booking.child_id.in_(bindparam("child_ids", expanding=True)),
+        Booking.activity_day_id.in_(bindparam("day_ids", expanding=True)),
+    )
+
+
 @dataclass
 class DayRow:
     day: date
@@ -418,13 +450,7 @@ def load_calendars(
     activity_ids = {item.activity.id for item in granted}
     days = (
         db.session.execute(
-            select(*DAY_COLUMNS)
-            .where(
-                ActivityDay.activity_id.in_(activity_ids),
-                ActivityDay.day >= first,
-                ActivityDay.day <= last,
-            )
-            .order_by(ActivityDay.day)
+            _days_statement(), {"activity_ids": list(activity_ids), "first": first, "last": last}
         ).all()
         if activity_ids
         else []
@@ -433,11 +459,7 @@ def load_calendars(
     bookings = {
         (booking.child_id, booking.activity_day_id): booking
         for booking in (
-            db.session.execute(
-                select(*BOOKING_COLUMNS).where(
-                    Booking.child_id.in_(child_ids), Booking.activity_day_id.in_(day_ids)
-                )
-            )
+            db.session.execute(_bookings_statement(), {"child_ids": child_ids, "day_ids": day_ids})
             if day_ids
             else []
         )

@@ -164,8 +164,11 @@ def _period(today: date) -> tuple[date, date, str, date | None]:
 @parent_required
 def month(child_id: int):
     household_id = _household_id()
-    child = _child_or_404(child_id)
     children = rules.children_of(household_id)
+    # The household's current children hold the one asked for (one query, not two).
+    child = next((c for c in children if c.id == child_id), None)
+    if child is None:
+        abort(404)
     today = today_in_paris()
     first, last, view, monday = _period(today)
     calendar = rules.load_calendars(household_id, [child], first, last, rules.now_utc())[child.id]

@@ -10,7 +10,7 @@ from citoyens.accounts.decorators import parent_required
 from citoyens.documents.rules import summary as documents_summary
 from citoyens.documents.rules import today_in_paris
 from citoyens.extensions import db
-from citoyens.households.rules import checklist, household_overview
+from citoyens.households.rules import overview_and_checklist
 from citoyens.requests.rules import open_requests_for_household
 from citoyens.web import render
 
@@ -30,12 +30,12 @@ def home():
 @parent_required
 def dashboard():
     household_id = current_user.household_id
-    steps = checklist(household_id)
-    documents = documents_summary(household_id, today_in_paris())
+    overview, steps = overview_and_checklist(household_id)
+    documents = documents_summary(household_id, today_in_paris(), overview.children)
     steps["documents_up_to_date"] = documents["up_to_date"]
     return render(
         "pages/dashboard.html",
-        overview=household_overview(household_id),
+        overview=overview,
         steps=steps,
         documents=documents,
         open_requests=open_requests_for_household(household_id),

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from citoyens.bench_data import bench_data_command
 from citoyens.billing.cli import invoices_group
 from citoyens.billing.payments_cli import payments_group
 from citoyens.extensions import db
@@ -28,6 +29,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(crypto_group)
     app.cli.add_command(purge_command)
     app.cli.add_command(families_group)
+    app.cli.add_command(bench_data_command)
 
 
 @click.command("seed-demo")

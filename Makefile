@@ -68,8 +68,14 @@ audit: install checkers
 screenshots: install
 	$(BIN)/python scripts/screenshots.py
 
+# Issue 15's table: throughput against a bare Flask app (gunicorn, one sync worker, wrk,
+# each pinned to its CPU), statements, the three-children month, the first visit. Writes
+# bench/results/<date>-<scale>.json. SCALE=large: DATABASE_URL=postgresql://… (100,000
+# households; the staff lists' 100k/1k ratios and EXPLAIN). Per-page queries and sizes:
+# bench/pages.py.
+SCALE ?= small
 bench: install
-	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff format .

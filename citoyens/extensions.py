@@ -7,7 +7,7 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import DDL, Index, MetaData, event, func, text
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names so that Alembic migrations read the same on SQLite and PostgreSQL.
@@ -22,6 +22,27 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Staff search finds a word anywhere in names, e-mails, references and cities: on
+# PostgreSQL, trigram GIN indexes (pg_trgm) serve those `LIKE '%…%'`; SQLite scans.
+event.listen(
+    Base.metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+
+
+def trigram_index(table: str, column: str) -> Index:
+    """A GIN trigram index on lower(column), PostgreSQL only (`households.directory`
+    searches `lower(column) LIKE lower(:pattern)`)."""
+    label = f"{column}_lower"
+    return Index(
+        f"ix_{table}_{column}_trgm",
+        func.lower(text(column)).label(label),
+        postgresql_using="gin",
+        postgresql_ops={label: "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
 
 
 db = SQLAlchemy(model_class=Base)

@@ -6,8 +6,9 @@ Registered once as Jinja filters by create_app, for every domain's pages.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
-from babel.dates import format_date, format_datetime
+from babel.dates import get_day_names, get_month_names
 from flask import Flask
 
 from citoyens.forms import PARIS, format_phone
@@ -55,39 +56,63 @@ def since_fr(value: datetime | None, now: datetime | None = None) -> str:
     return f"il y a {days // 30} mois"
 
 
+@lru_cache(maxsize=1)
+def _names() -> tuple[list[str], list[str], list[str], list[str]]:
+    """French day and month names from Babel's CLDR data, read once per process: Babel's
+    pattern formatting costs tens of microseconds a date, and a calendar shows hundreds.
+    Monday first (date.weekday()); months from index 1. The format context, as the
+    patterns "EEEE d MMMM" and "EEE d MMM" use (tests compare with Babel)."""
+    days = [
+        get_day_names(width, context="format", locale="fr_FR") for width in ("wide", "abbreviated")
+    ]
+    months = [
+        get_month_names(width, context="format", locale="fr_FR")
+        for width in ("wide", "abbreviated")
+    ]
+    return (
+        [days[0][n] for n in range(7)],
+        [days[1][n] for n in range(7)],
+        [""] + [months[0][n] for n in range(1, 13)],
+        [""] + [months[1][n] for n in range(1, 13)],
+    )
+
+
 def day_fr(value: date | None) -> str:
-    """mardi 8 décembre 2026 (Babel, French CLDR data)."""
+    """mardi 8 décembre 2026 (French CLDR names, from Babel)."""
     if value is None:
         return ""
-    return format_date(value, "EEEE d MMMM y", locale="fr_FR")
+    return f"{weekday_fr(value)} {value.year}"
 
 
 def weekday_fr(value: date | None) -> str:
     """mardi 8 décembre"""
     if value is None:
         return ""
-    return format_date(value, "EEEE d MMMM", locale="fr_FR")
+    days, _, months, _ = _names()
+    return f"{days[value.weekday()]} {value.day} {months[value.month]}"
 
 
 def short_day_fr(value: date | None) -> str:
     """mar. 8 déc."""
     if value is None:
         return ""
-    return format_date(value, "EEE d MMM", locale="fr_FR")
+    _, days, _, months = _names()
+    return f"{days[value.weekday()]} {value.day} {months[value.month]}"
 
 
 def month_fr(value: date | None) -> str:
     """décembre 2026"""
     if value is None:
         return ""
-    return format_date(value, "MMMM y", locale="fr_FR")
+    return f"{_names()[2][value.month]} {value.year}"
 
 
 def deadline_fr(value: datetime | None) -> str:
     """sam. 5 déc. à 7h30, in Paris time."""
     if value is None:
         return ""
-    return format_datetime(_paris(value), "EEE d MMM 'à' H'h'mm", locale="fr_FR", tzinfo=PARIS)
+    local = _paris(value)
+    return f"{short_day_fr(local)} à {local.hour}h{local.minute:02d}"
 
 
 def phone_fr(value: str | None) -> str:

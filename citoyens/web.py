@@ -49,6 +49,16 @@ def render(template: str, *, block: str | None = None, status: int = 200, **cont
     return response
 
 
+def render_fragment(template: str, *, status: int = 200, **context):
+    """An htmx fragment that uses nothing of the page shell (commune, navigation, user):
+    rendered without the context processors, which would read the commune settings and,
+    after a commit, the user again. Filters and `url_for` are the environment's."""
+    body = current_app.jinja_env.get_template(template).render(context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
 CSP = "; ".join(
     [
         "default-src 'self'",

@@ -943,6 +943,13 @@ def test_staff_family_list_is_paginated_with_constant_queries(app, client, auth,
     assert "30 familles" in first and "page 1 sur 2" in first
     _, second = queries("/admin/familles", q="Pagination-ville", page=2)
     assert "page 2 sur 2" in second and "Page précédente" in second
+    # Issue 15: the search runs once, its page and total together (a window count)...
+    with counted_queries(app) as statements:
+        client.get("/admin/familles", query_string={"q": "pagination-VILLE"})
+    assert sum(" LIKE " in s.upper() for s in statements) == 1
+    # ...and a page past the end shows the last one.
+    _, past = queries("/admin/familles", q="Pagination-ville", page=9)
+    assert "page 2 sur 2" in past
 
 
 def test_staff_edit_the_family_quotient(app, client, auth, family, staff):

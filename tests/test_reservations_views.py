@@ -198,6 +198,43 @@ def test_tapping_a_day_books_it_and_answers_one_small_cell(app, client, auth, pa
     assert day_row(app, day_id)[1] == 0
 
 
+def test_a_tap_runs_at_most_eight_statements_and_answers_the_month_page_cell(
+    app, client, auth, parent, family
+):
+    """Issue 15: the toggle reads once, writes, and builds its cell from what it did
+    (no re-read after the commit). Its cell is the one the month page then shows."""
+    offer, (child, sibling) = family
+    day_id = first_day(app, offer)
+    set_capacity(app, day_id, 1)
+    auth.login(parent)
+    htmx_post(client, toggle_url(child, first_day(app, offer, 1)), {"x": "1"})  # warm-up
+
+    def tap(child_id, data=None, limit=8):
+        token = csrf_token(client)
+        with counted_queries(app) as statements:
+            response = client.post(
+                toggle_url(child_id, day_id),
+                data=data or {},
+                headers={"HX-Request": "true", "X-CSRFToken": token},
+            )
+        assert limit is None or len(statements) <= limit, "\n".join(statements)
+        html = response.get_data(as_text=True)
+        cell = html[html.index("<li") : html.index("</li>") + 5]
+        page = client.get(month_url(child_id)).get_data(as_text=True)
+        start = page.index("<li", page.index(f'id="cellule-{day_id}"') - 60)
+        assert page[start : page.index("</li>", start) + 5] == cell
+        return cell
+
+    assert "rv-booked" in tap(child, {f"j{day_id}": "1"})
+    assert "rv-full" in tap(sibling, {f"j{day_id}": "1"})  # refused: the one place is taken
+    assert "Liste d'attente (1er)" in tap(sibling, {"attente": "1"})
+    # Cancelled: the sibling promoted takes the place (their e-mail costs more statements).
+    assert "rv-full" in tap(child, limit=None)
+    assert "rv-booked" in tap(sibling, {f"j{day_id}": "1"})  # already booked
+    assert "rv-available" in tap(sibling)
+    assert bookings_of(app, sibling) == {day_id: "cancelled"}
+
+
 def test_without_javascript_a_toggle_redirects_back_to_the_week(app, client, auth, parent, family):
     offer, (child, _sibling) = family
     day_id = first_day(app, offer)

@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
-from citoyens.extensions import db
+from citoyens.extensions import db, trigram_index
 
 ROLES = ("parent", "staff", "admin")
 
@@ -27,7 +27,10 @@ class User(UserMixin, db.Model):
     """
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('parent', 'staff', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('parent', 'staff', 'admin')", name="role"),
+        trigram_index("users", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

@@ -69,9 +69,13 @@ class CounterReceipt(db.Model):
     received_on: Mapped[date] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reversed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     reversal_reason: Mapped[str | None] = mapped_column(String(200))
 
     payments: Mapped[list[Payment]] = relationship(back_populates="receipt", order_by=Payment.id)

@@ -63,7 +63,7 @@ class Price(db.Model):
     activity_id: Mapped[int] = mapped_column(
         ForeignKey("activities.id", ondelete="CASCADE"), index=True
     )
-    band_id: Mapped[int] = mapped_column(ForeignKey("qf_bands.id", ondelete="CASCADE"))
+    band_id: Mapped[int] = mapped_column(ForeignKey("qf_bands.id", ondelete="CASCADE"), index=True)
     amount_cents: Mapped[int] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -125,7 +125,7 @@ class Invoice(db.Model):
     kind: Mapped[str] = mapped_column(String(7), default="invoice")
     # The invoice a credit note corrects.
     credit_for_id: Mapped[int | None] = mapped_column(
-        ForeignKey("invoices.id", ondelete="RESTRICT")
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
     )
     year: Mapped[int] = mapped_column()
     sequence: Mapped[int] = mapped_column()
@@ -143,7 +143,9 @@ class Invoice(db.Model):
     family_quotient: Mapped[int | None] = mapped_column()
     band_label: Mapped[str | None] = mapped_column(String(60))
     # Under direct debit: the mandate and the planned debit date.
-    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id", ondelete="RESTRICT"))
+    mandate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mandates.id", ondelete="RESTRICT"), index=True
+    )
     debit_on: Mapped[date | None] = mapped_column(Date)
     mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -169,10 +171,12 @@ class InvoiceLine(db.Model):
         ForeignKey("invoices.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(12))
-    child_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    child_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
     child_name: Mapped[str] = mapped_column(String(120))
     activity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("activities.id", ondelete="SET NULL")
+        ForeignKey("activities.id", ondelete="SET NULL"), index=True
     )
     label: Mapped[str] = mapped_column(String(200))
     unit_price_cents: Mapped[int] = mapped_column()
@@ -269,7 +273,9 @@ class Payment(db.Model):
     invoice_id: Mapped[int] = mapped_column(
         ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
     )
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="RESTRICT"))
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
     method: Mapped[str] = mapped_column(String(12))
     amount_cents: Mapped[int] = mapped_column()
     transaction_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -332,7 +338,9 @@ class PaymentAttempt(db.Model):
     invoice_id: Mapped[int] = mapped_column(
         ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
     )
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="RESTRICT"))
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("households.id", ondelete="RESTRICT"), index=True
+    )
     # The bank's operation id (PayFiP idOp), unique once known.
     bank_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The bank's page for it: where « Payer » again sends the parent while it is recent.
@@ -341,7 +349,9 @@ class PaymentAttempt(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 # --- SEPA direct debit ------------------------------------------------------------------------
@@ -380,7 +390,9 @@ class Mandate(db.Model):
     iban_masked: Mapped[str] = mapped_column(String(40))
     bic: Mapped[str] = mapped_column(String(11))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    signed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     # The first month whose invoice it pays: the next invoice issued after signing.
     first_month: Mapped[date] = mapped_column(Date)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -409,7 +421,9 @@ class DirectDebitBatch(db.Model):
     total_cents: Mapped[int] = mapped_column()
     xml: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class DirectDebitItem(db.Model):
@@ -425,8 +439,12 @@ class DirectDebitItem(db.Model):
     batch_id: Mapped[int] = mapped_column(
         ForeignKey("direct_debit_batches.id", ondelete="CASCADE"), index=True
     )
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="RESTRICT"))
-    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id", ondelete="RESTRICT"))
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="RESTRICT"), index=True
+    )
+    mandate_id: Mapped[int] = mapped_column(
+        ForeignKey("mandates.id", ondelete="RESTRICT"), index=True
+    )
     sequence_type: Mapped[str] = mapped_column(String(4))
     amount_cents: Mapped[int] = mapped_column()
     end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
@@ -487,7 +505,9 @@ class HouseholdCredit(db.Model):
     )
     note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     # Overpayments are flagged to staff until one of them has looked (refunded or kept).
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -12,7 +12,7 @@ from citoyens.documents.rules import checklist as documents_checklist
 from citoyens.documents.rules import summarize as documents_summary
 from citoyens.documents.rules import today_in_paris
 from citoyens.extensions import db
-from citoyens.households.rules import checklist, household_overview
+from citoyens.households.rules import overview_and_checklist
 from citoyens.requests.rules import open_requests_for_household
 from citoyens.reservations.rules import now_utc
 from citoyens.web import render
@@ -34,11 +34,10 @@ def home():
 def dashboard():
     household_id = current_user.household_id
     today = today_in_paris()
-    steps = checklist(household_id)
-    sections = documents_checklist(household_id, today)
+    overview, steps = overview_and_checklist(household_id)
+    sections = documents_checklist(household_id, today, overview.children)
     documents = documents_summary(sections)
     steps["documents_up_to_date"] = documents["up_to_date"]
-    overview = household_overview(household_id)
     upcoming = next_steps(
         household_id,
         sections=sections,

@@ -69,7 +69,9 @@ class Document(db.Model):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("people.id", ondelete="CASCADE"), index=True
     )
-    type_id: Mapped[int] = mapped_column(ForeignKey("document_types.id", ondelete="RESTRICT"))
+    type_id: Mapped[int] = mapped_column(
+        ForeignKey("document_types.id", ondelete="RESTRICT"), index=True
+    )
     # The day a medical certificate of absence justifies: each day has its own certificate,
     # and a new one sent for that day (after a refusal) replaces only that day's.
     activity_day_id: Mapped[int | None] = mapped_column(
@@ -81,10 +83,14 @@ class Document(db.Model):
     content_type: Mapped[str] = mapped_column(String(60))
     size: Mapped[int] = mapped_column()
     sha256: Mapped[str] = mapped_column(String(64))
-    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_until: Mapped[date | None] = mapped_column(Date)
-    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refusal_reason: Mapped[str | None] = mapped_column(String(500))
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

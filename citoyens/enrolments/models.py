@@ -62,12 +62,18 @@ class Enrolment(db.Model):
     )
     child_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"))
-    school_year_id: Mapped[int] = mapped_column(ForeignKey("school_years.id", ondelete="RESTRICT"))
+    school_year_id: Mapped[int] = mapped_column(
+        ForeignKey("school_years.id", ondelete="RESTRICT"), index=True
+    )
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     # Multi-accueil place request.
     wished_start_on: Mapped[date | None] = mapped_column(Date)
     days_per_week: Mapped[int | None] = mapped_column()
@@ -96,7 +102,9 @@ class EnrolmentActivity(db.Model):
     enrolment_id: Mapped[int] = mapped_column(
         ForeignKey("enrolments.id", ondelete="CASCADE"), index=True
     )
-    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="RESTRICT"))
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="RESTRICT"), index=True
+    )
 
     enrolment: Mapped[Enrolment] = relationship(back_populates="activities")
     activity = relationship("Activity")
@@ -123,5 +131,7 @@ class EnrolmentChangeRequest(db.Model):
     ends_on: Mapped[date | None] = mapped_column(Date)  # end, or a removal's date
     add_ids: Mapped[str | None] = mapped_column(String(200))  # comma-separated activity ids
     remove_ids: Mapped[str | None] = mapped_column(String(200))
-    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="SET NULL"))
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), index=True
+    )
     class_level: Mapped[str | None] = mapped_column(String(5))

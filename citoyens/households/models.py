@@ -23,13 +23,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
-from citoyens.extensions import db
+from citoyens.extensions import db, trigram_index
 
 MEMBER_ROLES = ("adult", "child", "contact")
 
 
 class Household(db.Model):
     __tablename__ = "households"
+    __table_args__ = (
+        trigram_index("households", "external_ref"),
+        trigram_index("households", "city"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Identifier in the previous system, for imported families.
@@ -67,6 +71,9 @@ class Person(db.Model):
     __table_args__ = (
         CheckConstraint("civility IS NULL OR civility IN ('M.', 'Mme')", name="civility"),
         CheckConstraint("sex IS NULL OR sex IN ('F', 'M')", name="sex"),
+        trigram_index("people", "first_name"),
+        trigram_index("people", "last_name"),
+        trigram_index("people", "email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -146,8 +153,12 @@ class HouseholdChange(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(20))  # created, updated, removed, invited, ...
     fields: Mapped[str | None] = mapped_column(String(500))  # comma-separated field names
@@ -181,8 +192,12 @@ class Invitation(db.Model):
     household_id: Mapped[int] = mapped_column(
         ForeignKey("households.id", ondelete="CASCADE"), index=True
     )
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
     email: Mapped[str] = mapped_column(String(254))
-    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -172,11 +172,23 @@ class HouseholdOverview:
 
 def household_overview(household_id: int) -> HouseholdOverview:
     """The household's current members (people) grouped by role, in one query."""
+    return _overview(db.session.scalars(_active_members(household_id)).unique())
+
+
+def _overview(members) -> HouseholdOverview:
     overview = HouseholdOverview()
     groups = {"adult": overview.adults, "child": overview.children, "contact": overview.contacts}
-    for member in db.session.scalars(_active_members(household_id)).unique():
+    for member in members:
         groups[member.role].append(member.person)
     return overview
+
+
+def overview_and_checklist(household_id: int) -> tuple[HouseholdOverview, dict]:
+    """`household_overview` and `checklist` together (the dashboard): the members are
+    read once. Two queries."""
+    household = db.session.get(Household, household_id)
+    members = db.session.scalars(_active_members(household_id)).unique().all()
+    return _overview(members), _checklist(household, members)
 
 
 @dataclass

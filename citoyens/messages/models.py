@@ -46,7 +46,9 @@ class Message(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     audience: Mapped[str] = mapped_column(String(10))
     # Always set (the activity's or the day's service for those audiences): what scopes the
     # message to the agents of that service.

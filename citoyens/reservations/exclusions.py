@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from babel.dates import format_date
 from sqlalchemy import func, select, update
 
 from citoyens import audit
 from citoyens.extensions import db
+from citoyens.formatting import weekday_fr
 from citoyens.households.models import Person
 from citoyens.reservations.models import ActivityDay, Booking
 from citoyens.services.models import Activity, ExclusionSet, Service
@@ -31,7 +31,7 @@ class ExclusionError(ValueError):
 
 def short_day(value: date) -> str:
     """ "mercredi 9 décembre", for messages."""
-    return format_date(value, "EEEE d MMMM", locale="fr_FR")
+    return weekday_fr(value)
 
 
 def already_holds(first_name: str, activity_name: str, day: date) -> str:

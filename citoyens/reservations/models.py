@@ -68,11 +68,15 @@ class Closure(db.Model):
         ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     # None: the whole service.
-    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"))
+    activity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), index=True
+    )
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(200))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     service = relationship("Service")
@@ -178,7 +182,7 @@ class Booking(db.Model):
     # when the set changes): what the partial unique index EXCLUSION_INDEX reads.
     day: Mapped[date] = mapped_column(Date, default=_day_of)
     exclusion_set_id: Mapped[int | None] = mapped_column(
-        ForeignKey("exclusion_sets.id", ondelete="SET NULL"), default=_exclusion_set_of
+        ForeignKey("exclusion_sets.id", ondelete="SET NULL"), default=_exclusion_set_of, index=True
     )
     status: Mapped[str] = mapped_column(String(10))
     # Cancelled after the cut-off (by staff): billed (DOMAIN.md "Billing").
@@ -186,7 +190,7 @@ class Booking(db.Model):
     attendance: Mapped[str | None] = mapped_column(String(8))
     # The medical certificate of a declared absence.
     certificate_id: Mapped[int | None] = mapped_column(
-        ForeignKey("documents.id", ondelete="SET NULL")
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
     )
     # Order of the waiting list: first come, first served.
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -206,7 +210,9 @@ class BookingChange(db.Model):
     booking_id: Mapped[int] = mapped_column(
         ForeignKey("bookings.id", ondelete="CASCADE"), index=True
     )
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     # "family", "staff" or "system" (waiting-list promotion, closure).
     actor_kind: Mapped[str] = mapped_column(String(6))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -82,6 +82,25 @@ class Outcome:
         return self.details.get(day_id) or REASONS.get(code, code)
 
 
+@dataclass
+class Loaded:
+    """The rows a caller already read in the same transaction (the toggle's one query):
+    spares `book_days` and `cancel_days` their reads of days, activities and bookings."""
+
+    days: dict[int, ActivityDay]
+    activities: dict[int, Activity]
+    existing: dict[int, Booking]
+    first_name: str | None = None  # the child's, for an "incompatible" refusal
+
+
+@dataclass(frozen=True)
+class ActorRef:
+    """An actor known by id. The user object of the request expires at the commit that
+    ends its read transaction; reading `current_user.id` again would load it again."""
+
+    id: int
+
+
 REASONS = {
     "closed": "fermé",
     "cutoff": "délai de réservation dépassé",
@@ -127,6 +146,13 @@ def _existing(child_id: int, day_ids: Iterable[int]) -> dict[int, Booking]:
     }
 
 
+def _loaded(child_id: int, day_ids: Iterable[int], loaded: Loaded | None):
+    if loaded is not None:
+        return loaded.days, loaded.activities, loaded.existing
+    days = _days(day_ids)
+    return days, _activities(days.values()), _existing(child_id, days)
+
+
 def take_places(day_ids: list[int]) -> set[int]:
     """One place on each day that has one left and is open; the ids that got one."""
     if not day_ids:
@@ -166,18 +192,18 @@ def book_days(
     waiting_list: bool = False,
     now: datetime | None = None,
     entitled_ids: set[int] | None = None,
+    loaded: Loaded | None = None,
 ) -> Outcome:
     """Book the child on each day: a place if one is left, else the waiting list when
     `waiting_list`, else refused as full. Families only before the cut-off.
 
     The caller has checked the child belongs to the household. `entitled_ids` (the
-    activity ids the child may book) spares one query per day when the caller knows.
+    activity ids the child may book) spares one query per day when the caller knows;
+    `loaded` spares the three reads.
     """
     now = now or rules.now_utc()
     outcome = Outcome()
-    days = _days(day_ids)
-    activities = _activities(days.values())
-    existing = _existing(child_id, days)
+    days, activities, existing = _loaded(child_id, day_ids, loaded)
     wanted: list[int] = []
     for day_id, row in sorted(days.items(), key=lambda item: item[1].day):
         booking = existing.get(day_id)
@@ -195,7 +221,8 @@ def book_days(
             outcome.refused[day_id] = "not_enrolled"
         else:
             wanted.append(day_id)
-    wanted = _compatible(child_id, wanted, days, activities, outcome)
+    first_name = loaded.first_name if loaded is not None else None
+    wanted = _compatible(child_id, wanted, days, activities, outcome, first_name)
     taken = take_places(wanted)
     stamp = utcnow()
     new_rows, changes = [], []
@@ -272,6 +299,7 @@ def _compatible(
     days: dict[int, ActivityDay],
     activities: dict[int, Activity],
     outcome: Outcome,
+    first_name: str | None = None,
 ) -> list[int]:
     """The days that leave the child at most one activity of an exclusion set per date;
     the others are refused as "incompatible", naming the activity held (already booked,
@@ -295,7 +323,8 @@ def _compatible(
         kept.append(day_id)
     refused = [i for i in day_ids if outcome.refused.get(i) == "incompatible"]
     if refused:
-        first_name = exclusions.first_name_of(child_id)
+        if first_name is None:
+            first_name = exclusions.first_name_of(child_id)
         for day_id in refused:
             name = outcome.details[day_id]
             outcome.details[day_id] = exclusions.already_holds(first_name, name, days[day_id].day)
@@ -311,6 +340,7 @@ def cancel_days(
     staff: bool = False,
     now: datetime | None = None,
     note: str | None = None,
+    loaded: Loaded | None = None,
 ) -> Outcome:
     """Cancel the child's bookings (or waiting-list places) on the days given.
 
@@ -319,9 +349,7 @@ def cancel_days(
     """
     now = now or rules.now_utc()
     outcome = Outcome()
-    days = _days(day_ids)
-    activities = _activities(days.values())
-    existing = _existing(child_id, days)
+    days, activities, existing = _loaded(child_id, day_ids, loaded)
     freed: list[int] = []
     changes = []
     stamp = utcnow()
@@ -349,14 +377,20 @@ def cancel_days(
             freed.append(day_id)
         changes.append(_change(booking.id, state_of(booking), "cancelled", actor, staff, note))
         outcome.cancelled.append(day_id)
+    # Before the cut-off, a freed place goes to the first child waiting (decided before
+    # the expiry below, which would read the days and activities again).
+    promotable = [
+        day_id
+        for day_id in freed
+        if now < cutoff_at(activities[days[day_id].activity_id], days[day_id].day)
+    ]
     free_places(freed)
     db.session.flush()
     _changes(changes)
-    db.session.expire_all()
-    for day_id in freed:
-        row = days[day_id]
-        if now < cutoff_at(activities[row.activity_id], row.day):
-            outcome.promoted += promote_waiting(day_id)
+    if outcome.cancelled:
+        db.session.expire_all()  # the bulk updates above left the objects read stale
+    for day_id in promotable:
+        outcome.promoted += promote_waiting(day_id)
     return outcome
 
 

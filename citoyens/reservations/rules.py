@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
@@ -60,50 +62,58 @@ STATES = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
-    """One activity on one day for one child, as the calendar shows it."""
+    """One activity on one day for one child, as the calendar shows it.
+
+    `day` and `booking` are rows holding the columns the pages read (ActivityDay and
+    Booking objects have them too): day `id, day, booked, capacity, closed,
+    closed_reason`; booking `id, status, late, attendance, certificate_id`. The state and
+    its label are worked out once, when the cell is made: a calendar reads them several
+    times per cell.
+    """
 
     activity: Activity
-    day: ActivityDay
-    booking: Booking | None
+    day: Any
+    booking: Any | None
     cutoff: datetime
     modifiable: bool
     waiting_rank: int | None = None
+    state: str = field(init=False)
+    booked: bool = field(init=False)
+    waiting: bool = field(init=False)
+    full: bool = field(init=False)
+    absence_declared: bool = field(init=False)
 
-    @property
-    def booked(self) -> bool:
-        return self.booking is not None and self.booking.status == "booked"
-
-    @property
-    def waiting(self) -> bool:
-        return self.booking is not None and self.booking.status == "waiting"
-
-    @property
-    def full(self) -> bool:
-        return self.day.booked >= self.day.capacity
-
-    @property
-    def state(self) -> str:
-        if self.booking is not None and self.booking.status == "walk_in":
-            return "walk_in"
-        if self.day.closed:
-            return "closed"
-        if self.booked:
-            return "booked"
-        if self.waiting:
-            return "waiting"
-        if not self.modifiable:
-            return "locked"
-        return "full" if self.full else "available"
+    def __post_init__(self) -> None:
+        status = self.booking.status if self.booking is not None else None
+        self.booked = status == "booked"
+        self.waiting = status == "waiting"
+        self.full = self.day.booked >= self.day.capacity
+        self.absence_declared = self.booking is not None and (
+            self.booking.certificate_id is not None
+        )
+        if status == "walk_in":
+            self.state = "walk_in"
+        elif self.day.closed:
+            self.state = "closed"
+        elif self.booked:
+            self.state = "booked"
+        elif self.waiting:
+            self.state = "waiting"
+        elif not self.modifiable:
+            self.state = "locked"
+        else:
+            self.state = "full" if self.full else "available"
 
     @property
     def label(self) -> str:
         return STATES[self.state]
 
     @property
-    def absence_declared(self) -> bool:
-        return self.booking is not None and self.booking.certificate_id is not None
+    def editable(self) -> bool:
+        """A checkbox: the family may tick or untick it now."""
+        return self.modifiable and self.state in ("available", "booked")
 
 
 # --- Who may book what ------------------------------------------------------------------------
@@ -167,6 +177,20 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
     if not child_ids:
         return []
     rows = db.session.execute(
+        _entitlements_statement(), {"child_ids": list(child_ids), "first": first, "last": last}
+    ).all()
+    return [
+        Entitlement(child_id, activity, year_id, ends_on)
+        for child_id, year_id, ends_on, activity in rows
+    ]
+
+
+@cache
+def _entitlements_statement():
+    """Built once: constructing a statement costs more than running it (a calendar page
+    runs three; see also `_days_statement`, `_bookings_statement`)."""
+    first = bindparam("first")
+    return (
         select(Enrolment.child_id, Enrolment.school_year_id, Enrolment.ends_on, Activity)
         .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
         .join(Activity, Activity.id == EnrolmentActivity.activity_id)
@@ -174,19 +198,15 @@ def entitlements(child_ids: list[int], first: date, last: date) -> list[Entitlem
         .join(SchoolYear, SchoolYear.id == Enrolment.school_year_id)
         .options(contains_eager(Activity.service))
         .where(
-            Enrolment.child_id.in_(child_ids),
+            Enrolment.child_id.in_(bindparam("child_ids", expanding=True)),
             _bookable_enrolment(first),
             Activity.active.is_(True),
             Service.active.is_(True),
             SchoolYear.ends_on >= first,
-            SchoolYear.starts_on <= last,
+            SchoolYear.starts_on <= bindparam("last"),
         )
         .order_by(Activity.start_time, Activity.id)
-    ).all()
-    return [
-        Entitlement(child_id, activity, year_id, ends_on)
-        for child_id, year_id, ends_on, activity in rows
-    ]
+    )
 
 
 def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
@@ -212,7 +232,170 @@ def is_entitled(child_id: int, activity_day: ActivityDay) -> bool:
     )
 
 
+@dataclass
+class ToggleTarget:
+    """What a tap on a day needs, read in one query: the day, its activity, the child's
+    booking of it (or None), the child's first name, and whether the household wants a
+    summary e-mail."""
+
+    day: ActivityDay
+    activity: Activity
+    booking: Booking | None
+    first_name: str
+    summary_mail: bool
+
+
+def toggle_target(household_id: int, child_id: int, activity_day_id: int) -> ToggleTarget | None:
+    """The day, if the child is a current child of the household and may book it (as
+    `child_of` and `is_entitled`); None otherwise (→ 404). One query."""
+    from citoyens.households.models import Household
+
+    entitled = (
+        select(Enrolment.id)
+        .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
+        .where(
+            Enrolment.child_id == child_id,
+            Enrolment.school_year_id == ActivityDay.school_year_id,
+            EnrolmentActivity.activity_id == ActivityDay.activity_id,
+            or_(
+                Enrolment.status == "accepted",
+                and_(Enrolment.status == "ended", Enrolment.ends_on >= ActivityDay.day),
+            ),
+        )
+        .exists()
+    )
+    row = db.session.execute(
+        select(ActivityDay, Activity, Booking, Person.first_name, Household.booking_summary_mail)
+        .select_from(ActivityDay)
+        .join(Activity, Activity.id == ActivityDay.activity_id)
+        .join(Service, Service.id == Activity.service_id)
+        .join(
+            HouseholdMember,
+            and_(
+                HouseholdMember.household_id == household_id,
+                HouseholdMember.person_id == child_id,
+                HouseholdMember.role == "child",
+                HouseholdMember.left_at.is_(None),
+            ),
+        )
+        .join(Person, Person.id == HouseholdMember.person_id)
+        .join(Household, Household.id == HouseholdMember.household_id)
+        .outerjoin(
+            Booking,
+            and_(Booking.child_id == child_id, Booking.activity_day_id == ActivityDay.id),
+        )
+        .where(
+            ActivityDay.id == activity_day_id,
+            Activity.active.is_(True),
+            Service.active.is_(True),
+            entitled,
+        )
+    ).first()
+    if row is None:
+        return None
+    day, activity, booking, first_name, summary_mail = row
+    return ToggleTarget(day, activity, booking, first_name, bool(summary_mail))
+
+
+def waiting_rank_of(child_id: int, activity_day_id: int) -> int | None:
+    """The child's place on the day's waiting list (1 = next in). One query."""
+    mine = aliased(Booking)
+    return (
+        db.session.scalar(
+            select(func.count(Booking.id))
+            .select_from(mine)
+            .join(
+                Booking,
+                and_(
+                    Booking.activity_day_id == mine.activity_day_id,
+                    Booking.status == "waiting",
+                    (Booking.waiting_since < mine.waiting_since)
+                    | ((Booking.waiting_since == mine.waiting_since) & (Booking.id <= mine.id)),
+                ),
+            )
+            .where(
+                mine.child_id == child_id,
+                mine.activity_day_id == activity_day_id,
+                mine.status == "waiting",
+            )
+        )
+        or None
+    )
+
+
+@dataclass(frozen=True)
+class DayView:
+    """The columns of an activity day a cell shows, as plain values (they outlive the
+    commit that expires the objects)."""
+
+    id: int
+    day: date
+    booked: int
+    capacity: int
+    closed: bool
+    closed_reason: str | None
+
+
+@dataclass(frozen=True)
+class BookingView:
+    id: int | None
+    status: str
+    late: bool
+    attendance: str | None
+    certificate_id: int | None
+
+
+@dataclass(frozen=True)
+class ActivityView:
+    id: int
+    name: str
+
+
 # --- Calendar views ---------------------------------------------------------------------------
+
+
+# The columns a calendar reads: rows, not objects (building ORM objects was a third of a
+# month page's time).
+DAY_COLUMNS = (
+    ActivityDay.id,
+    ActivityDay.activity_id,
+    ActivityDay.school_year_id,
+    ActivityDay.day,
+    ActivityDay.booked,
+    ActivityDay.capacity,
+    ActivityDay.closed,
+    ActivityDay.closed_reason,
+)
+BOOKING_COLUMNS = (
+    Booking.id,
+    Booking.activity_day_id,
+    Booking.child_id,
+    Booking.status,
+    Booking.late,
+    Booking.attendance,
+    Booking.certificate_id,
+)
+
+
+@cache
+def _days_statement():
+    return (
+        select(*DAY_COLUMNS)
+        .where(
+            ActivityDay.activity_id.in_(bindparam("activity_ids", expanding=True)),
+            ActivityDay.day >= bindparam("first"),
+            ActivityDay.day <= bindparam("last"),
+        )
+        .order_by(ActivityDay.day)
+    )
+
+
+@cache
+def _bookings_statement():
+    return select(*BOOKING_COLUMNS).where(
+        Booking.child_id.in_(bindparam("child_ids", expanding=True)),
+        Booking.activity_day_id.in_(bindparam("day_ids", expanding=True)),
+    )
 
 
 @dataclass
@@ -229,6 +412,13 @@ class Week:
     @property
     def modifiable_cells(self) -> list[Cell]:
         return [cell for row in self.days for cell in row.cells if cell.modifiable]
+
+    @property
+    def editable_ids(self) -> str:
+        """The ids of the days the week's form may book or cancel, comma-separated."""
+        return ",".join(
+            str(cell.day.id) for row in self.days for cell in row.cells if cell.editable
+        )
 
 
 @dataclass
@@ -259,17 +449,9 @@ def load_calendars(
     granted = entitlements(child_ids, first, last)
     activity_ids = {item.activity.id for item in granted}
     days = (
-        list(
-            db.session.scalars(
-                select(ActivityDay)
-                .where(
-                    ActivityDay.activity_id.in_(activity_ids),
-                    ActivityDay.day >= first,
-                    ActivityDay.day <= last,
-                )
-                .order_by(ActivityDay.day)
-            )
-        )
+        db.session.execute(
+            _days_statement(), {"activity_ids": list(activity_ids), "first": first, "last": last}
+        ).all()
         if activity_ids
         else []
     )
@@ -277,17 +459,14 @@ def load_calendars(
     bookings = {
         (booking.child_id, booking.activity_day_id): booking
         for booking in (
-            db.session.scalars(
-                select(Booking).where(
-                    Booking.child_id.in_(child_ids), Booking.activity_day_id.in_(day_ids)
-                )
-            )
+            db.session.execute(_bookings_statement(), {"child_ids": child_ids, "day_ids": day_ids})
             if day_ids
             else []
         )
     }
     ranks = waiting_ranks([b.id for b in bookings.values() if b.status == "waiting"])
     calendars: dict[int, ChildCalendar] = {}
+    cutoffs: dict[tuple[int, date], datetime] = {}  # the same for every child
     for child in children:
         mine: dict[tuple[int, int], Entitlement] = {}
         # Ended and then enrolled again: the enrolment reaching furthest wins.
@@ -303,7 +482,10 @@ def load_calendars(
                 continue
             activity = grant.activity
             booking = bookings.get((child.id, activity_day.id))
-            cutoff = cutoff_at(activity, activity_day.day)
+            key = (activity.id, activity_day.day)
+            cutoff = cutoffs.get(key)
+            if cutoff is None:
+                cutoff = cutoffs[key] = cutoff_at(activity, activity_day.day)
             row = rows.setdefault(activity_day.day, DayRow(activity_day.day))
             row.cells.append(
                 Cell(

@@ -8,15 +8,16 @@ readers); without JavaScript, each week is a form of checkboxes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
-from babel.dates import format_date
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from citoyens.accounts.decorators import parent_required
 from citoyens.extensions import db
+from citoyens.formatting import weekday_fr
 from citoyens.forms import parse_id, parse_query_month, parse_query_week, today_in_paris
 from citoyens.reservations import rules
 from citoyens.reservations.models import (
@@ -26,10 +27,10 @@ from citoyens.reservations.models import (
     Booking,
 )
 from citoyens.reservations.notify import send_summary
-from citoyens.reservations.operations import REASONS, book_days, cancel_days
+from citoyens.reservations.operations import REASONS, ActorRef, Loaded, book_days, cancel_days
 from citoyens.services.models import Activity, SchoolYear
 from citoyens.transactions import write_transaction
-from citoyens.web import is_htmx_fragment_request, render
+from citoyens.web import is_htmx_fragment_request, render, render_fragment
 
 bp = Blueprint("reservations", __name__, url_prefix="/reservations")
 
@@ -84,6 +85,14 @@ def _cell(child, row: ActivityDay, activity: Activity):
     )
 
 
+def cell_urls(child_id: int) -> dict[str, str]:
+    """The URLs of the child's day 0 without the 0: a cell adds its day id (one url_for
+    per page instead of two per cell)."""
+    toggle = url_for("reservations.toggle", child_id=child_id, activity_day_id=0)
+    day = url_for("reservations.day", child_id=child_id, activity_day_id=0)
+    return {"toggle_base": toggle.rsplit("/", 1)[0] + "/", "day_base": day.rsplit("/", 1)[0] + "/"}
+
+
 def _refusals(outcome, dates: dict[int, date], names: dict[int, str]) -> list[str]:
     return [
         f"{names.get(day_id, '')}, {rules_day(dates.get(day_id))} : {outcome.reason(day_id)}"
@@ -94,7 +103,7 @@ def _refusals(outcome, dates: dict[int, date], names: dict[int, str]) -> list[st
 
 def rules_day(value: date | None) -> str:
     """ "lundi 30 novembre", for messages."""
-    return format_date(value, "EEEE d MMMM", locale="fr_FR") if value else ""
+    return weekday_fr(value)
 
 
 # --- Index ------------------------------------------------------------------------------------
@@ -155,8 +164,11 @@ def _period(today: date) -> tuple[date, date, str, date | None]:
 @parent_required
 def month(child_id: int):
     household_id = _household_id()
-    child = _child_or_404(child_id)
     children = rules.children_of(household_id)
+    # The household's current children hold the one asked for (one query, not two).
+    child = next((c for c in children if c.id == child_id), None)
+    if child is None:
+        abort(404)
     today = today_in_paris()
     first, last, view, monday = _period(today)
     calendar = rules.load_calendars(household_id, [child], first, last, rules.now_utc())[child.id]
@@ -180,6 +192,8 @@ def month(child_id: int):
         previous_link=previous_link,
         next_link=next_link,
         today=today,
+        week_action=url_for(".save_week", child_id=child.id),
+        **cell_urls(child.id),
     )
 
 
@@ -187,33 +201,56 @@ def month(child_id: int):
 @parent_required
 def toggle(child_id: int, activity_day_id: int):
     """One day of one activity: book it (its checkbox sent), cancel it (not sent),
-    join (`attente`) or leave (`quitter`) its waiting list."""
+    join (`attente`) or leave (`quitter`) its waiting list.
+
+    A tap is the most frequent write: one query reads all it needs inside the write
+    transaction, the verbs reuse it (`Loaded`), and the cell answered is built from what
+    the transaction read and did, not read again after the commit."""
     household_id = _household_id()
-    child = _child_or_404(child_id)
-    row, activity = _day_or_404(child, activity_day_id)
+    actor = ActorRef(current_user.id)
     form = request.form
-    if form.get("attente"):
-        action = "wait"
-    elif form.get("quitter") or f"j{row.id}" not in form:
-        action = "cancel"
-    else:
-        action = "book"
 
     def work():
-        if action == "cancel":
-            return cancel_days(household_id, child.id, [row.id], actor=current_user)
-        return book_days(
-            household_id,
-            child.id,
-            [row.id],
-            actor=current_user,
-            waiting_list=action == "wait",
-            entitled_ids={activity.id},
+        target = rules.toggle_target(household_id, child_id, activity_day_id)
+        if target is None:
+            abort(404)
+        row, activity, booking = target.day, target.activity, target.booking
+        if form.get("attente"):
+            action = "wait"
+        elif form.get("quitter") or f"j{row.id}" not in form:
+            action = "cancel"
+        else:
+            action = "book"
+        # Plain values first: the verbs' bulk updates expire the objects.
+        before = _booking_view(booking)
+        day = rules.DayView(
+            row.id, row.day, row.booked, row.capacity, row.closed, row.closed_reason
         )
+        cutoff = rules.cutoff_at(activity, row.day)
+        shown = rules.ActivityView(activity.id, activity.name)
+        loaded = Loaded(
+            {row.id: row},
+            {activity.id: activity},
+            {row.id: booking} if booking is not None else {},
+            target.first_name,
+        )
+        if action == "cancel":
+            outcome = cancel_days(household_id, child_id, [row.id], actor=actor, loaded=loaded)
+        else:
+            outcome = book_days(
+                household_id,
+                child_id,
+                [row.id],
+                actor=actor,
+                waiting_list=action == "wait",
+                entitled_ids={activity.id},
+                loaded=loaded,
+            )
+        return target, shown, day, before, cutoff, outcome
 
-    outcome = write_transaction(work)
-    code = outcome.refused.get(row.id)
-    label = f"{activity.name}, {rules_day(row.day)}"
+    target, activity, day, before, cutoff, outcome = write_transaction(work)
+    code = outcome.refused.get(day.id)
+    label = f"{activity.name}, {rules_day(day.day)}"
     if outcome.booked:
         message = f"Réservé : {label}."
     elif outcome.waiting:
@@ -223,26 +260,60 @@ def toggle(child_id: int, activity_day_id: int):
     elif code in ("already", "not_booked"):
         message = f"Aucun changement : {label}."
     elif code == "incompatible":
-        message = f"Pas de changement pour {label} : {outcome.reason(row.id)}."
+        message = f"Pas de changement pour {label} : {outcome.reason(day.id)}."
     else:
         message = f"Pas de changement pour {label} : {REASONS.get(code, code)}."
-    if outcome.changed:
+    if outcome.changed and target.summary_mail:
         send_summary(
-            household_id, {child.id: child.first_name}, [f"{child.first_name} — {message}"]
+            household_id, {child_id: target.first_name}, [f"{target.first_name} — {message}"]
         )
         db.session.commit()
     status = 422 if code and code not in ("already", "not_booked") else 200
     if is_htmx_fragment_request():
-        return render(
+        return render_fragment(
             "reservations/_cell_response.html",
             status=status,
-            cell=_cell(child, row, activity),
-            child=child,
+            cell=_cell_after(child_id, activity, day, before, cutoff, outcome),
             message=message,
             error=status == 422,
+            **cell_urls(child_id),
         )
     flash(message, "error" if status == 422 else "success")
-    return redirect(_back_to_month(child.id, row.day), 303)
+    return redirect(_back_to_month(child_id, day.day), 303)
+
+
+def _booking_view(booking) -> rules.BookingView | None:
+    if booking is None:
+        return None
+    return rules.BookingView(
+        booking.id, booking.status, booking.late, booking.attendance, booking.certificate_id
+    )
+
+
+def _cell_after(child_id, activity, day, before, cutoff, outcome) -> rules.Cell:
+    """The cell once the tap is done, from the state read and what the verbs did. The
+    day's count is the one read under the transaction's lock (SQLite) plus the changes."""
+    booked = day.booked
+    if outcome.booked:
+        after = rules.BookingView(None, "booked", False, None, None)
+        booked += 1
+    elif outcome.waiting:
+        after = rules.BookingView(None, "waiting", False, None, None)
+    elif outcome.cancelled:
+        after = replace(before, status="cancelled")
+        booked -= before.status == "booked"
+        booked += len(outcome.promoted)
+    else:
+        after = before
+    rank = rules.waiting_rank_of(child_id, day.id) if after and after.status == "waiting" else None
+    return rules.Cell(
+        activity=activity,
+        day=replace(day, booked=max(booked, 0)),
+        booking=after,
+        cutoff=cutoff,
+        modifiable=rules.now_utc() < cutoff and not day.closed,
+        waiting_rank=rank,
+    )
 
 
 def _back_to_month(child_id: int, day: date) -> str:

@@ -74,7 +74,7 @@ class ServiceDocument(db.Model):
         ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     document_type_id: Mapped[int] = mapped_column(
-        ForeignKey("document_types.id", ondelete="CASCADE")
+        ForeignKey("document_types.id", ondelete="CASCADE"), index=True
     )
 
     document_type = relationship("DocumentType")
@@ -197,7 +197,9 @@ class EnrolmentWindow(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
-    school_year_id: Mapped[int] = mapped_column(ForeignKey("school_years.id", ondelete="CASCADE"))
+    school_year_id: Mapped[int] = mapped_column(
+        ForeignKey("school_years.id", ondelete="CASCADE"), index=True
+    )
     opens_on: Mapped[date] = mapped_column(Date)
     closes_on: Mapped[date] = mapped_column(Date)
 

@@ -1,0 +1,229 @@
+"""Mail volume (issue 16): a new family's journey, counting e-mails and staff requests.
+
+One e-mail per parent action, one "documents to check" request per enrolment: a family
+signs up, confirms, completes its household, adds two children, uploads the four
+documents an enrolment requires, sends the enrolment; an agent reviews the documents
+on the request's page and accepts the enrolment. Every step's e-mails to the family and
+the household's requests are counted.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from citoyens.accounts.models import User
+from citoyens.database import utcnow
+from citoyens.documents.models import Document
+from citoyens.enrolments.models import Enrolment
+from citoyens.extensions import db
+from citoyens.requests.models import Request
+from tests.conftest import csrf_token, post
+from tests.documents_factories import make_type, png
+from tests.enrolments_factories import make_offer
+from tests.factories import make_user
+from tests.requests_factories import assign_staff
+
+SIGNUP = {
+    "first_name": "Camille",
+    "last_name": "Durand",
+    "email": "camille.volume@example.org",
+    "password": "le chat dort sur la Loire",
+}
+HOUSEHOLD = {
+    "address_line": "1 rue de l'Exemple",
+    "address_extra": "",
+    "postcode": "49290",
+    "city": "Chalonnes-sur-Loire",
+    "paperless_invoices": "y",
+}
+
+
+def child_form(first_name: str) -> dict:
+    return {
+        "first_name": first_name,
+        "last_name": "Durand",
+        "birth_date": "2018-09-03",
+        "sex": "F",
+        "school_id": "",
+        "class_level": "CE1",
+        "diet": "",
+        "allergies": "",
+    }
+
+
+@pytest.fixture
+def upload_folder(app, tmp_path, monkeypatch):
+    folder = tmp_path / "uploads"
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(folder))
+    monkeypatch.setitem(app.config, "UPLOAD_STORAGE", "filesystem")
+    return folder
+
+
+def upload(client, type_id, person_id, filename: str):
+    form = {
+        "csrf_token": csrf_token(client),
+        "type_id": str(type_id),
+        "file": (io.BytesIO(png()), filename),
+    }
+    if person_id is not None:
+        form["person_id"] = str(person_id)
+    return client.post("/mes-documents/envoyer", data=form, content_type="multipart/form-data")
+
+
+def family_mails(outbox, email: str) -> list:
+    return [m for m in outbox if email in m.recipients]
+
+
+def requests_of(app, household_id: int) -> list[tuple[str, str]]:
+    with app.app_context():
+        return [
+            (r.kind, r.status)
+            for r in db.session.scalars(
+                select(Request).where(Request.household_id == household_id).order_by(Request.id)
+            )
+        ]
+
+
+def flush_notices(app):
+    """What the queue does a few minutes after the last decision: the grouped notices."""
+    from citoyens.documents.notices import send_due_notices
+
+    with app.app_context():
+        return send_due_notices(now=utcnow() + timedelta(hours=1))
+
+
+def test_a_new_familys_journey_sends_one_mail_per_action(app, client, outbox, upload_folder):
+    email = SIGNUP["email"]
+    mails: dict[str, int] = {}
+    seen = 0
+
+    def step(name: str) -> None:
+        nonlocal seen
+        now = len(family_mails(outbox, email))
+        mails[name] = now - seen
+        seen = now
+
+    # The commune's offer: a service asking for four documents (one for the household).
+    types = {
+        "domicile": make_type(app, scope="household", label="Justificatif de domicile"),
+        "assurance": make_type(app, scope="child", label="Assurance scolaire"),
+        "fiche": make_type(app, scope="child", label="Fiche sanitaire"),
+        "vaccins": make_type(app, scope="child", label="Vaccins", health=True),
+    }
+    offer = make_offer(app, name="Accueil du soir", document_type_ids=tuple(types.values()))
+    agent = make_user(app, role="staff")
+    assign_staff(app, agent.id, offer.service_id)
+
+    # Sign-up and confirmation.
+    assert post(client, "/creer-mon-espace", SIGNUP).status_code == 303
+    step("signup")
+    link = re.search(r"http://localhost(/\S+)", family_mails(outbox, email)[-1].body).group(1)
+    assert post(client, link).status_code == 303
+    step("confirmation")
+    response = post(client, "/connexion", {"email": email, "password": SIGNUP["password"]})
+    assert response.status_code == 303
+    with app.app_context():
+        household_id = db.session.scalar(select(User.household_id).where(User.email == email))
+
+    # The household, then two children.
+    assert post(client, "/mon-foyer/modifier", HOUSEHOLD).status_code == 303
+    step("household")
+    for name in ("Emma", "Léo"):
+        assert post(client, "/mon-foyer/ajouter/enfant", child_form(name)).status_code == 303
+    step("children")
+    with app.app_context():
+        emma = db.session.execute(
+            db.text(
+                "SELECT p.id FROM people p JOIN household_members m ON m.person_id = p.id "
+                "WHERE m.household_id = :h AND p.first_name = 'Emma'"
+            ),
+            {"h": household_id},
+        ).scalar_one()
+
+    # The four documents, sent one by one from the enrolment form's lines.
+    assert upload(client, types["domicile"], None, "domicile.png").status_code == 303
+    for code in ("assurance", "fiche", "vaccins"):
+        assert upload(client, types[code], emma, f"{code}.png").status_code == 303
+    step("uploads")
+    before_enrolment = requests_of(app, household_id)
+
+    # The enrolment.
+    data = {
+        "csrf_token": csrf_token(client),
+        "enfant": str(emma),
+        "service": str(offer.service_id),
+        "annee": str(offer.year_id),
+        "activities": [str(i) for i in offer.activity_ids],
+    }
+    assert client.post("/inscriptions/nouvelle", data=data).status_code == 303
+    step("enrolment")
+    after_enrolment = requests_of(app, household_id)
+
+    # The agent reviews the four documents on the request's page, then accepts the enrolment.
+    staff = app.test_client()
+    assert post(staff, "/connexion", {"email": agent.email, "password": agent.password})
+    with app.app_context():
+        documents = {
+            d.type_id: d.id
+            for d in db.session.scalars(
+                select(Document).where(Document.household_id == household_id)
+            )
+        }
+        enrolment = db.session.scalar(
+            select(Enrolment).where(Enrolment.household_id == household_id)
+        )
+        enrolment_request_id = enrolment.request_id
+    for code, type_id in types.items():
+        decision = {"decision": "accepted"}
+        if code == "vaccins":
+            decision = {"decision": "refused", "reason": "Page des rappels illisible."}
+        response = post(staff, f"/admin/documents/{documents[type_id]}/decision", decision)
+        assert response.status_code == 303
+    flush_notices(app)
+    step("document review")
+    response = post(staff, f"/admin/demandes/{enrolment_request_id}/statut", {"accept": "Accepter"})
+    step("enrolment decision")
+
+    assert response.status_code == 303
+
+    # Before: 1, 0, 0, 0, 0, 1, 4 (one per document), 1 — and four review requests
+    # beside the enrolment's. Now one e-mail per action, one review per enrolment.
+    assert mails == {
+        "signup": 1,
+        "confirmation": 0,
+        "household": 0,
+        "children": 0,
+        "uploads": 0,
+        "enrolment": 1,
+        "document review": 1,
+        "enrolment decision": 1,
+    }
+    assert before_enrolment == [("document_review", "sent")]
+    assert after_enrolment == [("enrolment", "sent"), ("document_review", "sent")]
+    assert requests_of(app, household_id) == [
+        ("enrolment", "accepted"),
+        ("document_review", "refused"),
+    ]
+    decisions = family_mails(outbox, email)[-2]
+    assert decisions.subject == "Vérification de vos documents : 3 acceptés, 1 refusé"
+    for label in ("Justificatif de domicile", "Assurance scolaire", "Fiche sanitaire"):
+        assert f"{label}" in decisions.body
+    assert "Vaccins — Emma Durand : refusé" in decisions.body
+    assert "Page des rappels illisible." in decisions.body
+    with app.app_context():
+        review = db.session.scalar(
+            select(Request).where(
+                Request.household_id == household_id, Request.kind == "document_review"
+            )
+        )
+        assert review.for_request_id == enrolment_request_id
+        assert review.service_id == offer.service_id and review.person_id == emma
+        held = db.session.scalars(
+            select(Document.id).where(Document.review_request_id == review.id)
+        ).all()
+        assert sorted(held) == sorted(documents.values())

@@ -9,6 +9,7 @@ the household's requests are counted.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from datetime import timedelta
@@ -227,3 +228,63 @@ def test_a_new_familys_journey_sends_one_mail_per_action(app, client, outbox, up
             select(Document.id).where(Document.review_request_id == review.id)
         ).all()
         assert sorted(held) == sorted(documents.values())
+
+
+def test_staff_review_a_request_document_by_document(app, upload_folder, outbox):
+    """The review request's page lists its documents, each decided with its reason; the
+    request closes with the last decision; a refusal without a reason saves nothing."""
+    from tests.documents_factories import children_of
+
+    parent = make_user(app, role="parent", children=1)
+    child = children_of(app, parent.household_id)[0]
+    household_type = make_type(app, scope="household", label="Justificatif de domicile")
+    child_type = make_type(app, scope="child", label="Assurance scolaire")
+    family = app.test_client()
+    assert post(family, "/connexion", {"email": parent.email, "password": parent.password})
+    assert upload(family, household_type, None, "domicile.png").status_code == 303
+    assert upload(family, child_type, child, "assurance.png").status_code == 303
+    with app.app_context():
+        [review] = db.session.scalars(
+            select(Request).where(Request.household_id == parent.household_id)
+        ).all()
+        review_id = review.id
+        ids = db.session.scalars(
+            select(Document.id).where(Document.review_request_id == review_id).order_by(Document.id)
+        ).all()
+    admin = make_user(app, role="admin")  # the household's review sits in the general queue
+    staff = app.test_client()
+    assert post(staff, "/connexion", {"email": admin.email, "password": admin.password})
+    page = staff.get(f"/admin/demandes/{review_id}").get_data(as_text=True)
+    assert "Documents (2)" in page
+    for document_id in ids:
+        assert f'action="/admin/documents/{document_id}/decision"' in page
+    back = f"/admin/demandes/{review_id}"
+    refused = post(
+        staff, f"/admin/documents/{ids[1]}/decision", {"decision": "refused", "next": back}
+    )
+    assert refused.status_code == 422  # no reason: nothing saved
+    response = post(
+        staff, f"/admin/documents/{ids[0]}/decision", {"decision": "accepted", "next": back}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == back
+    assert requests_of(app, parent.household_id) == [("document_review", "sent")]
+    response = post(
+        staff,
+        f"/admin/documents/{ids[1]}/decision",
+        {"decision": "refused", "reason": "Attestation d'une autre année.", "next": back},
+    )
+    assert response.status_code == 303
+    assert requests_of(app, parent.household_id) == [("document_review", "refused")]
+    page = html.unescape(staff.get(back).get_data(as_text=True))
+    assert "Motif : Attestation d'une autre année." in page
+    assert '/decision"' not in page  # nothing left to decide
+    assert family_mails(outbox, parent.email) == []
+    assert flush_notices(app) == 1
+    [mail] = family_mails(outbox, parent.email)
+    assert mail.subject == "Vérification de vos documents : 1 accepté, 1 refusé"
+    # A new upload after the review closed opens the household's next one.
+    assert upload(family, child_type, child, "assurance-2.png").status_code == 303
+    assert requests_of(app, parent.household_id) == [
+        ("document_review", "refused"),
+        ("document_review", "sent"),
+    ]

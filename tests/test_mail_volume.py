@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from citoyens.accounts.models import User
 from citoyens.database import utcnow
@@ -28,6 +28,7 @@ from tests.documents_factories import make_type, png
 from tests.enrolments_factories import make_offer
 from tests.factories import make_user
 from tests.requests_factories import assign_staff
+from tests.test_app import empty_database_url  # noqa: F401 (fixture)
 
 SIGNUP = {
     "first_name": "Camille",
@@ -288,3 +289,145 @@ def test_staff_review_a_request_document_by_document(app, upload_folder, outbox)
         ("document_review", "refused"),
         ("document_review", "sent"),
     ]
+
+
+# --- The migration's data step --------------------------------------------------------------
+
+
+@pytest.mark.own_database
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_migrations_merge_a_households_open_document_reviews(empty_database_url):  # noqa: F811
+    """Before: one review request per document. The migration points each document at its
+    request, cancels the reviews with nothing left to check, merges a household's other
+    open ones into its oldest, and the unique index then holds; back down and up again."""
+    from datetime import UTC, datetime
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import MetaData
+
+    from citoyens import create_app
+    from citoyens.extensions import db as real_db
+    from tests.conftest import test_config
+
+    app = create_app(test_config(empty_database_url))
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with app.app_context():
+        engine = real_db.engines[None]
+        upgrade(revision="b15a0f24ec13")
+        meta = MetaData()
+        meta.reflect(bind=engine)
+        t = meta.tables
+        with engine.begin() as conn:
+
+            def insert(table, **values):
+                return conn.execute(t[table].insert().values(**values)).inserted_primary_key[0]
+
+            households = [
+                insert(
+                    "households",
+                    created_at=now,
+                    updated_at=now,
+                    paperless_invoices=True,
+                    booking_summary_mail=False,
+                )
+                for _ in range(2)
+            ]
+            type_ids = [
+                insert(
+                    "document_types",
+                    code=f"type-{n}",
+                    label=f"Type {n}",
+                    scope="household",
+                    until_school_year_end=False,
+                    health=False,
+                    active=True,
+                )
+                for n in range(5)
+            ]
+
+            def document(household, n, *, status="pending", replaced=False):
+                return insert(
+                    "documents",
+                    household_id=household,
+                    type_id=type_ids[n],
+                    status=status,
+                    storage_key=f"{household}-{n}.pdf",
+                    original_name="a.pdf",
+                    content_type="application/pdf",
+                    size=1,
+                    sha256="0" * 64,
+                    uploaded_at=now,
+                    replaced_at=now if replaced else None,
+                )
+
+            def review(household, document_id, status="sent"):
+                request_id = insert(
+                    "requests",
+                    kind="document_review",
+                    status=status,
+                    title=f"Vérification : {document_id}",
+                    household_id=household,
+                    document_id=document_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                insert(
+                    "request_events",
+                    request_id=request_id,
+                    created_at=now,
+                    kind="created",
+                    to_status="sent",
+                    internal=False,
+                )
+                return request_id
+
+            first, second = households
+            # The first household: three open reviews, one of a replaced document, one
+            # closed; the second: a single open review, left as it was.
+            docs = [
+                document(first, 1),
+                document(first, 2, replaced=True),
+                document(first, 3),
+                document(first, 4, status="accepted"),
+                document(second, 0),
+            ]
+            reviews = [
+                review(first, docs[0]),
+                review(first, docs[1]),
+                review(first, docs[2], status="in_review"),
+                review(first, docs[3], status="accepted"),
+                review(second, docs[4]),
+            ]
+
+        upgrade()
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, status, title FROM requests ORDER BY id")).all()
+            pointed = dict(conn.execute(text("SELECT id, review_request_id FROM documents")).all())
+        assert [(r.id, r.status) for r in rows] == [
+            (reviews[0], "sent"),
+            (reviews[1], "cancelled"),  # its document was replaced
+            (reviews[2], "cancelled"),  # merged into the household's oldest
+            (reviews[3], "accepted"),
+            (reviews[4], "sent"),
+        ]
+        assert rows[0].title == "Documents à vérifier"
+        assert pointed == {
+            docs[0]: reviews[0],
+            docs[1]: reviews[1],
+            docs[2]: reviews[0],
+            docs[3]: reviews[3],
+            docs[4]: reviews[4],
+        }
+        # The index now refuses a second open review for the first household.
+        with pytest.raises(Exception), engine.begin() as conn:  # noqa: B017 (either driver's)
+            conn.execute(
+                text(
+                    "INSERT INTO requests (kind, status, title, household_id, created_at, "
+                    "updated_at) VALUES ('document_review', 'sent', 'x', :h, :n, :n)"
+                ),
+                {"h": first, "n": now},
+            )
+        downgrade(revision="b15a0f24ec13")
+        upgrade()
+        downgrade(revision="base")
+        engine.dispose()

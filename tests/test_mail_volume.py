@@ -431,3 +431,63 @@ def test_migrations_merge_a_households_open_document_reviews(empty_database_url)
         upgrade()
         downgrade(revision="base")
         engine.dispose()
+
+
+# --- On the queue ---------------------------------------------------------------------------
+
+
+def test_decisions_schedule_one_grouped_notice_on_the_queue(app, tmp_path):
+    """As in production: each decision's commit schedules the household's notice; the
+    first job due sends the grouped e-mail, the others find nothing left to tell."""
+    import time
+
+    from citoyens import create_app, jobs
+    from citoyens.core.models import MailMessage
+    from citoyens.documents.models import DocumentType
+    from citoyens.documents.operations import review_document, upload_document
+    from citoyens.documents.uploads import check_upload
+    from tests.conftest import test_config
+    from tests.documents_factories import PDF
+
+    queued = create_app(
+        test_config(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            JOBS_IMMEDIATE=False,
+            JOBS_URL=f"sqlite:///{tmp_path}/jobs.sqlite3",
+            DOCUMENT_NOTICE_DELAY=0,
+            UPLOAD_FOLDER=str(tmp_path / "uploads"),
+        )
+    )
+    parent = make_user(queued, role="parent")
+    agent = make_user(queued, role="staff")
+    type_ids = [make_type(queued, scope="household") for _ in range(2)]
+    with queued.test_request_context():
+        family = db.session.get(User, parent.id)
+        for n, type_id in enumerate(type_ids):
+            upload_document(
+                household_id=parent.household_id,
+                doc_type=db.session.get(DocumentType, type_id),
+                person=None,
+                checked=check_upload(PDF + str(n).encode(), f"doc-{n}.pdf"),
+                actor=family,
+            )
+        db.session.commit()
+        staff = db.session.get(User, agent.id)
+        for document in db.session.scalars(
+            select(Document).where(Document.household_id == parent.household_id)
+        ).all():
+            review_document(document, accepted=True, actor=staff)
+            db.session.commit()  # one decision, one commit: two jobs scheduled
+        assert sum(jobs.counts().values()) == 2  # each with its eta, a few minutes on
+    time.sleep(1.2)
+    with queued.app_context():
+        for task in jobs.huey.read_schedule():
+            jobs.huey.enqueue(task)
+        while (task := jobs.huey.dequeue()) is not None:
+            jobs.huey.execute(task)
+        mails = db.session.scalars(
+            select(MailMessage).where(MailMessage.kind == "document-decisions")
+        ).all()
+        assert [(m.recipient, m.subject) for m in mails] == [
+            (parent.email, "Vérification de vos documents : 2 acceptés")
+        ]

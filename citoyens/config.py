@@ -176,6 +176,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT") or 10),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 6),
         "MAIL_RETRY_DELAY": float(os.environ.get("MAIL_RETRY_DELAY") or 120),
+        # Staff decisions on a family's documents are told in one e-mail, this many seconds
+        # after the household's last decision (citoyens/documents/notices.py).
+        "DOCUMENT_NOTICE_DELAY": _int("DOCUMENT_NOTICE_DELAY", 180),
         # Message-ID domain (else PUBLIC_URL's host, else MAIL_DEFAULT_SENDER's domain) and
         # the Reply-To of messages that concern no service (else the commune's contact).
         "MAIL_MESSAGE_ID_DOMAIN": os.environ.get("MAIL_MESSAGE_ID_DOMAIN", ""),

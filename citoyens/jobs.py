@@ -53,6 +53,7 @@ TASK_MODULES = (
     "citoyens.households.welcome",
     "citoyens.export_jobs",
     "citoyens.messages.tasks",
+    "citoyens.documents.notices",
 )
 
 EXTENSION = "citoyens.jobs"

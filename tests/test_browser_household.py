@@ -202,7 +202,8 @@ def test_a_parent_adds_a_child_sends_a_document_and_asks_for_a_removal(
         has=page.get_by_role("link", name=f"Retirer {CHILD} du foyer")
     )
     review = requests.get_by_role("listitem").filter(
-        has=page.get_by_role("link", name=f"Vérification : {INSURANCE} — {CHILD}")
+        # The household's one review request: its documents are checked together.
+        has=page.get_by_role("link", name="Documents à vérifier", exact=True)
     )
     expect(removal).to_contain_text("Envoyée")
     expect(removal).to_contain_text("Suppression d'un membre du foyer")

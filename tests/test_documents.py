@@ -73,6 +73,17 @@ def upload_folder(app, tmp_path, monkeypatch):
     return folder
 
 
+def send_notices(app, *, due: bool = True) -> int:
+    """What the job queue does a few minutes after the last decision (or now: not yet)."""
+    from datetime import timedelta
+
+    from citoyens.database import utcnow
+    from citoyens.documents.notices import send_due_notices
+
+    with app.app_context():
+        return send_due_notices(now=utcnow() + (timedelta(hours=1) if due else timedelta(0)))
+
+
 def stored_files(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -459,10 +470,11 @@ def test_upload_with_htmx_swaps_the_line_and_opens_a_review_request(app, family,
     assert doc.sha256 == hashlib.sha256(stored).hexdigest() and doc.size == len(stored)
     assert doc.storage_key.endswith(".png") and "scan" not in doc.storage_key
     with app.app_context():
-        request = db.session.scalar(select(Request).where(Request.document_id == doc.id))
+        # Sent outside an enrolment: it waits in the household's one review request.
+        request = db.session.get(Request, doc.review_request_id)
         assert request.kind == "document_review" and request.status == "sent"
-        assert request.household_id == family.household_id and request.person_id == child
-        assert request.title == "Vérification : Assurance — Enfant0 Test"
+        assert request.household_id == family.household_id and request.for_request_id is None
+        assert request.title == "Documents à vérifier"
 
 
 def test_iphone_heic_photo_is_stored_as_jpeg(app, family, upload_folder):
@@ -542,8 +554,12 @@ def test_new_upload_replaces_the_current_one_and_keeps_history(app, family, uplo
     with app.app_context():
         current = rules.current_documents(family.household_id)
         assert current[(family.health_type, child)].id == second.id
-        statuses = dict(db.session.execute(select(Request.document_id, Request.status)).all())
-    assert statuses[first.id] == "cancelled" and statuses[second.id] == "sent"
+        statuses = db.session.execute(
+            select(Request.id, Request.status).where(Request.household_id == family.household_id)
+        ).all()
+    # The new file takes the old one's place in the same review: still one request.
+    assert statuses == [(first.review_request_id, "sent")]
+    assert second.review_request_id == first.review_request_id
     page = family.client.get("/mes-documents").get_data(as_text=True)
     assert "v1.pdf" not in page
     assert f"/mes-documents/{first.id}/telecharger" not in page
@@ -699,11 +715,16 @@ def test_staff_accepts_a_document_and_the_family_is_told(app, family, staff, out
     [doc] = documents_of(app, family.household_id)
     assert doc.status == "accepted" and doc.reviewed_by_id == staff.id and doc.reviewed_at
     with app.app_context():
-        assert db.session.scalar(select(Request.status).where(Request.document_id == doc.id)) == (
-            "accepted"
-        )
+        # Its only document decided, the review closes.
+        assert db.session.get(Request, doc.review_request_id).status == "accepted"
+    # Told a few minutes later, with the household's other decisions of these minutes.
+    assert [m for m in outbox if family.account.email in m.recipients] == []
+    assert send_notices(app, due=False) == 0
+    assert send_notices(app) == 1
     [mail] = [m for m in outbox if family.account.email in m.recipients]
-    assert "acceptée" in mail.subject
+    assert mail.subject == "Vérification de vos documents : 1 accepté"
+    assert "Assurance — Enfant0 Test : accepté" in mail.body
+    assert send_notices(app) == 0  # told once
     assert "Accepté" in family.client.get("/mes-documents").get_data(as_text=True)
 
 
@@ -730,6 +751,7 @@ def test_staff_refuses_with_a_reason_the_family_reads(app, family, staff, outbox
     assert response.status_code == 303
     [doc] = documents_of(app, family.household_id)
     assert (doc.status, doc.refusal_reason) == ("refused", reason)
+    send_notices(app)
     [mail] = [m for m in outbox if family.account.email in m.recipients]
     assert reason in mail.body
     page = family.client.get("/mes-documents").get_data(as_text=True)
@@ -747,12 +769,12 @@ def test_deciding_the_request_elsewhere_decides_the_document(app, family, staff)
     send(family.client, family.household_type, None, PDF, "a.pdf")
     [doc] = documents_of(app, family.household_id)
     with app.app_context():
-        request = db.session.scalar(select(Request).where(Request.document_id == doc.id))
+        request = db.session.get(Request, doc.review_request_id)
         agent = db.session.get(User, staff.id)
         with pytest.raises(request_ops.RequestError, match="motif"):
             request_ops.change_status(request, "refused", actor=agent)
         db.session.rollback()
-        request = db.session.scalar(select(Request).where(Request.document_id == doc.id))
+        request = db.session.get(Request, doc.review_request_id)
         request_ops.change_status(request, "refused", actor=agent, message="Illisible")
         db.session.commit()
     [doc] = documents_of(app, family.household_id)

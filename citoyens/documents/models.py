@@ -94,6 +94,14 @@ class Document(db.Model):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refusal_reason: Mapped[str | None] = mapped_column(String(500))
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The "documents to check" request it is reviewed in: the household's (documents sent
+    # outside an enrolment) or an enrolment's. None: checked with another request (a
+    # quotient familial declaration carries its attestation through `Request.document_id`).
+    # use_alter: requests.document_id points the other way (a cycle the tables' creation
+    # order resolves by adding this key once both exist).
+    review_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="SET NULL", use_alter=True), index=True
+    )
 
     type: Mapped[DocumentType] = relationship()
     person = relationship("Person")
@@ -103,3 +111,36 @@ class Document(db.Model):
         if self.valid_until is not None and day > self.valid_until:
             return "expired"
         return self.status
+
+
+NOTICE_DECISIONS = ("accepted", "refused")
+
+
+class DocumentNotice(db.Model):
+    """A staff decision on a document the family has not been told of yet.
+
+    Decisions are told grouped: one e-mail per household a few minutes after the last one
+    (`citoyens.documents.notices`), so an agent checking four documents sends one e-mail.
+    One notice per document (a document is decided once); `sent_at` is set in the
+    transaction that writes the e-mail to the outbox, so two workers never send it twice.
+    """
+
+    __tablename__ = "document_notices"
+    __table_args__ = (
+        CheckConstraint("decision IN ('accepted', 'refused')", name="decision"),
+        Index("ix_document_notices_pending", "household_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), unique=True
+    )
+    decision: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Not told before this moment: each new decision of the household pushes it back.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    document: Mapped[Document] = relationship()

@@ -1,10 +1,14 @@
 """Document verbs: upload, review, open; document types. Each flushes and audits; the
 caller commits (and, if its commit fails, calls `discard_file` for a new upload).
 
-Reviewing goes through the generic request: every upload opens a
-"document_review" request the family follows in "Mes demandes", and the
-decision handler registered below turns the request's acceptance or refusal
-into the document's status, whichever page staff decided from.
+Reviewing goes through the generic request, one per batch of documents: the documents a
+family sends outside an enrolment wait in the household's one open "documents to check"
+request; when an enrolment is sent, the documents it requires move to that enrolment's
+own one (`gather_for_enrolment`). Each document is accepted or refused on its own, with
+its reason; the request closes once every document in it is decided. The family hears of
+the decisions grouped, a few minutes after the last one (`citoyens.documents.notices`).
+Accepting or refusing the whole request (the generic request page) decides every
+document still pending in it, through the decision handler registered below.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from citoyens import audit
@@ -24,7 +29,7 @@ from citoyens.documents.storage import get_storage, new_key
 from citoyens.documents.uploads import CheckedFile
 from citoyens.extensions import db
 from citoyens.households.models import Household, Person
-from citoyens.requests.models import OPEN_STATUSES, Request
+from citoyens.requests.models import OPEN_STATUSES, Request, RequestEvent
 from citoyens.requests.operations import (
     RequestError,
     change_status,
@@ -34,6 +39,9 @@ from citoyens.requests.operations import (
 )
 
 REVIEW_KIND = "document_review"
+REVIEW_TITLE = "Documents à vérifier"
+# The statuses the partial unique index `uq_requests_open_document_review` covers.
+REVIEW_OPEN = ("sent", "in_review")
 
 log = logging.getLogger("citoyens.documents")
 
@@ -43,9 +51,181 @@ class DocumentError(ValueError):
 
 
 def review_title(doc_type: DocumentType, person: Person | None) -> str:
+    """How one document is named in a review's list and in the family's e-mail."""
     if person is None:
-        return f"Vérification : {doc_type.label}"
-    return f"Vérification : {doc_type.label} — {person.full_name}"
+        return doc_type.label
+    return f"{doc_type.label} — {person.full_name}"
+
+
+# --- The review requests --------------------------------------------------------------------
+
+
+def review_for(household_id: int, *, actor, for_request: Request | None = None) -> Request:
+    """The open "documents to check" request of the household (`for_request` None) or of
+    an enrolment's request, opened if there is none.
+
+    The partial unique index decides between two uploads at the same instant: the one
+    that loses its insert takes the request the other made.
+    """
+    query = (
+        select(Request)
+        .where(
+            Request.kind == REVIEW_KIND,
+            Request.household_id == household_id,
+            Request.status.in_(REVIEW_OPEN),
+            Request.for_request_id == for_request.id
+            if for_request is not None
+            else Request.for_request_id.is_(None),
+        )
+        .order_by(Request.id)
+        .limit(1)
+    )
+    found = db.session.scalar(query)
+    if found is not None:
+        return found
+    title = REVIEW_TITLE if for_request is None else f"{REVIEW_TITLE} — {for_request.title}"
+    try:
+        with db.session.begin_nested():
+            return open_request(
+                REVIEW_KIND,
+                household_id,
+                title,
+                actor=actor,
+                service_id=for_request.service_id if for_request is not None else None,
+                person_id=for_request.person_id if for_request is not None else None,
+                for_request_id=for_request.id if for_request is not None else None,
+            )
+    except IntegrityError:  # opened by a concurrent upload a moment ago
+        found = db.session.scalar(query)
+        if found is None:
+            raise
+        return found
+
+
+def request_documents(request_id: int) -> list[Document]:
+    """The documents reviewed in a request, current ones first, in the order sent."""
+    return list(
+        db.session.scalars(
+            select(Document)
+            .options(joinedload(Document.type), joinedload(Document.person))
+            .where(Document.review_request_id == request_id)
+            .order_by(Document.replaced_at.is_not(None), Document.id)
+        )
+    )
+
+
+def _pending_in(request: Request) -> list[Document]:
+    """Current documents of the request still waiting for a decision (a request opened
+    before grouped reviews names its one document in `document_id`)."""
+    owned = Document.review_request_id == request.id
+    if request.document_id is not None:
+        owned = or_(owned, Document.id == request.document_id)
+    return list(
+        db.session.scalars(
+            select(Document)
+            .where(owned, Document.status == "pending", Document.replaced_at.is_(None))
+            .order_by(Document.id)
+        )
+    )
+
+
+def close_if_decided(request: Request, *, actor) -> None:
+    """Close the review once every current document in it is decided: accepted when all
+    are, refused when one is (the family reads each reason in the grouped e-mail)."""
+    if not request.is_open or request.kind != REVIEW_KIND or _pending_in(request):
+        return
+    documents = [d for d in request_documents(request.id) if d.replaced_at is None]
+    if not documents:
+        return
+    lines = [
+        f"{review_title(d.type, d.person)} : "
+        + ("accepté" if d.status == "accepted" else f"refusé ({d.refusal_reason or ''})")
+        for d in documents
+    ]
+    refused = any(d.status == "refused" for d in documents)
+    change_status(
+        request, "refused" if refused else "accepted", actor=actor, message="\n".join(lines)
+    )
+
+
+def _retire_if_empty(request: Request, *, actor, moved_to: Request) -> None:
+    """The household's review lost its documents to an enrolment's: an untouched one
+    goes (the family never needed it), one with a history is cancelled with why."""
+    if not request.is_open or _pending_in(request):
+        return
+    untouched = (
+        db.session.scalar(
+            select(func.count(RequestEvent.id)).where(
+                RequestEvent.request_id == request.id, RequestEvent.kind != "created"
+            )
+        )
+        == 0
+    )
+    decided = db.session.scalar(
+        select(func.count(Document.id)).where(Document.review_request_id == request.id)
+    )
+    if untouched and not decided:
+        audit.record(
+            "request.merged",
+            actor=actor,
+            target=f"request:{request.id}",
+            details=f"request:{moved_to.id}",
+        )
+        db.session.delete(request)
+        db.session.flush()
+        return
+    change_status(
+        request,
+        "cancelled",
+        actor=actor,
+        message=f"Les documents sont vérifiés avec la demande « {moved_to.title} ».",
+    )
+
+
+def gather_for_enrolment(
+    enrolment_request: Request, type_ids: list[int], child_id: int, *, actor
+) -> Request | None:
+    """Move the documents an enrolment requires, still waiting in the household's review,
+    to the enrolment's own one (opened then): staff check them together, with it."""
+    if not type_ids:
+        return None
+    household_id = enrolment_request.household_id
+    pool = db.session.scalar(
+        select(Request.id).where(
+            Request.kind == REVIEW_KIND,
+            Request.household_id == household_id,
+            Request.status.in_(REVIEW_OPEN),
+            Request.for_request_id.is_(None),
+        )
+    )
+    if pool is None:
+        return None
+    documents = list(
+        db.session.scalars(
+            select(Document)
+            .join(DocumentType, DocumentType.id == Document.type_id)
+            .where(
+                Document.household_id == household_id,
+                Document.review_request_id == pool,
+                Document.type_id.in_(type_ids),
+                Document.status == "pending",
+                Document.replaced_at.is_(None),
+                Document.activity_day_id.is_(None),
+                or_(
+                    (DocumentType.scope == "household") & Document.person_id.is_(None),
+                    (DocumentType.scope == "child") & (Document.person_id == child_id),
+                ),
+            )
+        )
+    )
+    if not documents:
+        return None
+    review = review_for(household_id, actor=actor, for_request=enrolment_request)
+    for document in documents:
+        document.review_request_id = review.id
+    db.session.flush()
+    _retire_if_empty(db.session.get(Request, pool), actor=actor, moved_to=review)
+    return review
 
 
 # --- Upload ---------------------------------------------------------------------------------
@@ -62,8 +242,11 @@ def upload_document(
     review: bool = True,
     activity_day_id: int | None = None,
 ) -> Document:
-    """Store the file, make it the current document of its type for the person, open its review.
+    """Store the file, make it the current document of its type for the person, put it
+    in a review.
 
+    It takes the place of the document it replaces in that one's open review (an
+    enrolment's stays the enrolment's), else joins the household's open review.
     `review=False`: the caller opens the request the document belongs to (a quotient
     familial declaration carries its attestation).
     `activity_day_id`: a certificate of absence for that day; it replaces only the one sent
@@ -92,7 +275,7 @@ def upload_document(
             )
         )
     )
-    _cancel_reviews([old.id for old in previous], actor)
+    carried = _open_review_of(previous) if review else None
     for old in previous:
         old.replaced_at = now
 
@@ -118,14 +301,10 @@ def upload_document(
         db.session.add(document)
         db.session.flush()
         if review:
-            open_request(
-                REVIEW_KIND,
-                household_id,
-                review_title(doc_type, person),
-                actor=actor,
-                person_id=document.person_id,
-                document_id=document.id,
-            )
+            request = carried or review_for(household_id, actor=actor)
+            document.review_request_id = request.id
+            request.updated_at = now
+            db.session.flush()
         audit.record(
             "document.uploaded",
             actor=actor,
@@ -136,6 +315,19 @@ def upload_document(
         storage.delete(key)
         raise
     return document
+
+
+def _open_review_of(previous: list[Document]) -> Request | None:
+    """The open review a replaced, still pending document was waiting in."""
+    ids = [d.review_request_id for d in previous if d.status == "pending" and d.review_request_id]
+    if not ids:
+        return None
+    return db.session.scalar(
+        select(Request)
+        .where(Request.id.in_(ids), Request.kind == REVIEW_KIND, Request.status.in_(REVIEW_OPEN))
+        .order_by(Request.id)
+        .limit(1)
+    )
 
 
 def lock_household(household_id: int) -> None:
@@ -150,35 +342,16 @@ def discard_file(document: Document) -> None:
     get_storage().delete(document.storage_key)
 
 
-def _cancel_reviews(document_ids: list[int], actor) -> None:
-    """A replaced document is no longer reviewed: its open request is cancelled."""
-    if not document_ids:
-        return
-    requests = db.session.scalars(
-        select(Request).where(
-            Request.kind == REVIEW_KIND,
-            Request.document_id.in_(document_ids),
-            Request.status.in_(OPEN_STATUSES),
-        )
-    )
-    for request in requests:
-        try:
-            change_status(
-                request,
-                "cancelled",
-                actor=actor,
-                message="Un nouveau fichier a été envoyé : il sera vérifié à la place de celui-ci.",
-            )
-        except RequestError:  # decided by an agent a moment ago: nothing left to cancel
-            continue
-
-
 # --- Review ---------------------------------------------------------------------------------
 
 
 def review_request(document: Document) -> Request | None:
     """The open request deciding a document, if any: its review, or the request it came
     with (a quotient familial declaration), so either page decides both alike."""
+    if document.review_request_id is not None:
+        request = db.session.get(Request, document.review_request_id)
+        if request is not None and request.is_open:
+            return request
     return db.session.scalar(
         select(Request)
         .where(
@@ -191,10 +364,13 @@ def review_request(document: Document) -> Request | None:
 
 
 def review_document(document: Document, *, accepted: bool, actor, reason: str | None = None):
-    """Staff accept or refuse a document through its request; the family gets an e-mail.
+    """Staff accept or refuse one document; the family is told with the household's other
+    decisions of these minutes (one e-mail). The review closes when nothing is left in it.
 
     Raises DocumentError or RequestError (French messages); the caller rolls back then.
     """
+    from citoyens.documents.notices import queue_notice
+
     reason = (reason or "").strip() or None
     if not accepted and not reason:
         raise DocumentError("Indiquez le motif du refus : il sera envoyé à la famille.")
@@ -204,35 +380,47 @@ def review_document(document: Document, *, accepted: bool, actor, reason: str | 
         raise DocumentError("Ce document a déjà été vérifié.")
     lock_household(document.household_id)  # an upload replacing it now waits, or went first
     request = review_request(document)
-    if request is None:  # e.g. the family cancelled its request: open one to tell the decision
-        request = open_request(
-            REVIEW_KIND,
-            document.household_id,
-            review_title(document.type, document.person),
-            actor=actor,
-            person_id=document.person_id,
-            document_id=document.id,
+    if request is not None and request.kind != REVIEW_KIND:
+        # Its own request decides it (a quotient familial declaration and its attestation).
+        event = change_status(
+            request, "accepted" if accepted else "refused", actor=actor, message=reason
         )
-    event = change_status(
-        request, "accepted" if accepted else "refused", actor=actor, message=reason
-    )
-    notify_family(request, event)
+        notify_family(request, event)
+        return request
+    if request is None:  # its review was closed meanwhile: the household's takes it
+        request = review_for(document.household_id, actor=actor)
+        document.review_request_id = request.id
+        db.session.flush()
+    if not record_review(document.id, accepted=accepted, actor=actor, reason=reason):
+        raise DocumentError(
+            "Ce document a été remplacé ou déjà vérifié entre-temps. "
+            "Rechargez la page pour voir le document actuel."
+        )
+    queue_notice(document, accepted=accepted, reason=reason)
+    request.updated_at = utcnow()
+    close_if_decided(request, actor=actor)
     return request
 
 
 @on_decision(REVIEW_KIND)
 def decide_document(request: Request, accepted: bool, actor) -> None:
-    """Accepting or refusing a review request accepts or refuses its document."""
-    if request.document_id is None:
+    """Accepting or refusing a whole review request decides every document still pending
+    in it, with the same reason (a refusal needs one)."""
+    from citoyens.documents.notices import queue_notice
+
+    pending = _pending_in(request)
+    if not pending:
         return
     reason = decision_reason(request)
     if not accepted and not reason:
         raise RequestError("Indiquez le motif du refus : il sera envoyé à la famille.")
-    if not record_review(request.document_id, accepted=accepted, actor=actor, reason=reason):
-        raise RequestError(
-            "Ce document a été remplacé ou déjà vérifié entre-temps. "
-            "Rechargez la page pour voir le document actuel."
-        )
+    for document in pending:
+        if not record_review(document.id, accepted=accepted, actor=actor, reason=reason):
+            raise RequestError(
+                "Ce document a été remplacé ou déjà vérifié entre-temps. "
+                "Rechargez la page pour voir le document actuel."
+            )
+        queue_notice(document, accepted=accepted, reason=reason)
 
 
 def decision_reason(request: Request) -> str | None:

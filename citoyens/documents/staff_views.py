@@ -6,7 +6,7 @@ shown only to staff of a service concerned by its household (administrators: eve
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -35,7 +35,7 @@ from citoyens.extensions import db
 from citoyens.households.directory import household_names
 from citoyens.requests.operations import RequestError
 from citoyens.services.scope import document_filter, may_see_document
-from citoyens.web import render
+from citoyens.web import render, safe_next
 
 PREVIEWABLE = {"image/jpeg", "image/png"}
 
@@ -112,19 +112,29 @@ def documents_review(document_id: int):
     if not form.validate():
         return _show(document, form, status=422)
     accepted = form.decision.data == "accepted"
+    # Decided from its review request's page: back there, to decide the next one.
+    back_to = safe_next(request.form.get("next"))
     try:
-        review_document(document, accepted=accepted, actor=current_user, reason=form.reason.data)
+        review = review_document(
+            document, accepted=accepted, actor=current_user, reason=form.reason.data
+        )
     except (DocumentError, RequestError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("admin.documents_show", document_id=document_id), 303)
+        return redirect(back_to or url_for("admin.documents_show", document_id=document_id), 303)
+    grouped = review.kind == "document_review"
     db.session.commit()
     flash(
         ("Document accepté." if accepted else "Document refusé.")
-        + " La famille a été prévenue par e-mail.",
+        + (
+            " La famille en sera prévenue par un seul e-mail avec vos autres décisions "
+            "de ces minutes."
+            if grouped
+            else " La famille a été prévenue par e-mail."
+        ),
         "success",
     )
-    return redirect(url_for("admin.documents"), 303)
+    return redirect(back_to or url_for("admin.documents"), 303)
 
 
 @bp.get("/documents/<int:document_id>/fichier")

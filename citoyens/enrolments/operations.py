@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
 from citoyens.database import utcnow
+from citoyens.documents.operations import gather_for_enrolment
 from citoyens.documents.rules import active_child, today_in_paris
 from citoyens.enrolments import rules
 from citoyens.enrolments.models import Enrolment, EnrolmentActivity
@@ -195,6 +196,13 @@ def enrol(
     )
     enrolment.request_id = request.id
     db.session.flush()
+    # The documents it requires, still to check, are checked with it: one review request.
+    gather_for_enrolment(
+        request,
+        [t.id for t in rules.required_types(service.id)],
+        child.id,
+        actor=actor,
+    )
     audit.record(
         "enrolment.created",
         actor=actor,

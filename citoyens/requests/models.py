@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from citoyens.database import UTCDateTime, utcnow
@@ -73,6 +73,16 @@ class Request(db.Model):
             sqlite_where=text("kind = 'enrolment_change' AND status IN ('sent', 'in_review')"),
             postgresql_where=text("kind = 'enrolment_change' AND status IN ('sent', 'in_review')"),
         ),
+        # At most one open "documents to check" request per household for the documents
+        # sent outside an enrolment (for_request_id NULL), and one per enrolment request.
+        Index(
+            "uq_requests_open_document_review",
+            "household_id",
+            func.coalesce(text("for_request_id"), 0),
+            unique=True,
+            sqlite_where=text("kind = 'document_review' AND status IN ('sent', 'in_review')"),
+            postgresql_where=text("kind = 'document_review' AND status IN ('sent', 'in_review')"),
+        ),
         # At most one open request to close the account per household.
         Index(
             "uq_requests_open_closure",
@@ -94,6 +104,11 @@ class Request(db.Model):
     document_id: Mapped[int | None] = mapped_column(
         ForeignKey("documents.id", ondelete="SET NULL"), index=True
     )
+    # A "documents to check" request made for another request (an enrolment's): the
+    # documents that enrolment requires are checked together in it.
+    for_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id", ondelete="SET NULL"), index=True
+    )
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -107,7 +122,7 @@ class Request(db.Model):
     household = relationship("Household")
     service = relationship("Service")
     person = relationship("Person")
-    document = relationship("Document")
+    document = relationship("Document", foreign_keys=[document_id])
 
     @property
     def is_open(self) -> bool:

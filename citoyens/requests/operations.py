@@ -93,6 +93,7 @@ def open_request(
     person_id: int | None = None,
     document_id: int | None = None,
     message: str | None = None,
+    for_request_id: int | None = None,
 ) -> Request:
     request = Request(
         kind=kind,
@@ -101,6 +102,7 @@ def open_request(
         service_id=service_id,
         person_id=person_id,
         document_id=document_id,
+        for_request_id=for_request_id,
         created_by_id=getattr(actor, "id", None),
         status="sent",
     )
@@ -274,6 +276,10 @@ def notify_family(request: Request, event: RequestEvent) -> None:
     from citoyens.mail import send_mail
 
     if event.internal or event.kind == "note":
+        return
+    if request.kind == "document_review" and event.kind == "status":
+        # Each document's decision is told in the household's grouped e-mail
+        # (citoyens.documents.notices): the request's own status adds nothing to it.
         return
     status_label = REQUEST_STATUSES[request.status]
     if event.kind == "message":

@@ -56,12 +56,22 @@ def _page(req, *, message_form=None, decision_form=None, announce=None, error=No
         and _optional_url("admin.documents_show", document_id=req.document_id),
         # A QF declaration: the figure accepting it replaces (the declared one is the title).
         accepted_quotient=req.household.family_quotient if req.kind == "family_quotient" else None,
+        documents=_documents(req),
         message_form=message_form or StaffMessageForm(formdata=None),
         decision_form=decision_form or DecisionForm(formdata=None),
         announce=announce,
         error=error,
         fragment=is_htmx_fragment_request(),
     )
+
+
+def _documents(req) -> list:
+    """The documents a "documents to check" request holds (none for other kinds)."""
+    if req.kind != "document_review":
+        return []
+    from citoyens.documents.operations import request_documents
+
+    return request_documents(req.id)
 
 
 def _done(req, message: str):

@@ -26,6 +26,7 @@ not by timed tests; the exit status is 0 even when one is missed (the table says
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -567,6 +569,170 @@ def explain_staff_lists(env: dict, paths: dict) -> dict:
 # --- Main -------------------------------------------------------------------------------
 
 
+# --- The rentrée rush ----------------------------------------------------------------------
+
+RUSH_PLACES = 40
+
+
+def rush_setup(env: dict, clients: int) -> dict:
+    """A day 5 to 19 days ahead (past the 72 h cut-off) of the activity most children are
+    enrolled in, emptied and limited to RUSH_PLACES places, and `clients` generated families
+    with a child entitled to it (one child each)."""
+    from sqlalchemy import create_engine, text
+
+    first = date.today() + timedelta(days=5)
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.begin() as conn:
+        day_id, year_id, activity_id = conn.execute(
+            text(
+                "SELECT ad.id, ad.school_year_id, ad.activity_id FROM activity_days ad "
+                "JOIN enrolment_activities ea ON ea.activity_id = ad.activity_id "
+                "JOIN enrolments e ON e.id = ea.enrolment_id AND e.status = 'accepted' "
+                "AND e.school_year_id = ad.school_year_id "
+                "WHERE ad.day BETWEEN :first AND :last AND ad.closed = :no "
+                "GROUP BY ad.id, ad.school_year_id, ad.activity_id, ad.day "
+                "ORDER BY count(*) DESC, ad.day LIMIT 1"
+            ),
+            {"first": first, "last": first + timedelta(days=14), "no": False},
+        ).one()
+        families = conn.execute(
+            text(
+                "SELECT min(u.email), min(e.child_id) FROM enrolments e "
+                "JOIN enrolment_activities ea ON ea.enrolment_id = e.id "
+                "JOIN users u ON u.household_id = e.household_id "
+                "WHERE ea.activity_id = :activity AND e.status = 'accepted' "
+                "AND e.school_year_id = :year AND u.email LIKE 'famille%' "
+                "GROUP BY e.household_id ORDER BY e.household_id LIMIT :n"
+            ),
+            {"activity": activity_id, "year": year_id, "n": clients},
+        ).all()
+        conn.execute(
+            text(
+                "DELETE FROM booking_changes WHERE booking_id IN "
+                "(SELECT id FROM bookings WHERE activity_day_id = :d)"
+            ),
+            {"d": day_id},
+        )
+        conn.execute(text("DELETE FROM bookings WHERE activity_day_id = :d"), {"d": day_id})
+        conn.execute(
+            text(
+                "UPDATE activity_days SET capacity = :places, capacity_overridden = :yes, "
+                "booked = 0 WHERE id = :d"
+            ),
+            {"places": RUSH_PLACES, "yes": True, "d": day_id},
+        )
+    engine.dispose()
+    return {"day_id": day_id, "families": [tuple(row) for row in families]}
+
+
+def rush_outcome(env: dict, day_id: int) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT status, count(*) FROM bookings WHERE activity_day_id = :d GROUP BY status"
+            ),
+            {"d": day_id},
+        ).all()
+        counter = conn.execute(
+            text("SELECT booked FROM activity_days WHERE id = :d"), {"d": day_id}
+        ).scalar()
+    engine.dispose()
+    return {"statuses": dict(rows), "day_counter": counter}
+
+
+def rentree_rush(env: dict, folder: Path, clients: int) -> dict:
+    """`clients` families, logged in beforehand, tap the same day at the same instant
+    (a barrier), on gunicorn as production runs it (2 workers × 8 threads). The latency
+    of each tap is measured from the client; the database must hold exactly RUSH_PLACES
+    bookings and put the others on the waiting list, with no error response."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from citoyens.bench_data import BENCH_PASSWORD
+
+    setup = rush_setup(env, clients)
+    day_id = setup["day_id"]
+    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "8"]
+    port = free_port()
+    command += ["--bind", f"127.0.0.1:{port}", "--backlog", "2048", "wsgi:app"]
+    log = open(folder / "rush.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"gunicorn did not start, see {folder / 'rush.log'}") from None
+                time.sleep(0.2)
+
+        def ready(family):
+            email, child = family
+            browser = login(port, email, BENCH_PASSWORD)
+            _, page, _ = browser.request("GET", "/tableau-de-bord")
+            token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+            return browser, child, token
+
+        with ThreadPoolExecutor(8) as pool:
+            parents = list(pool.map(ready, setup["families"]))
+        barrier = threading.Barrier(len(parents))
+        taps: list[tuple[int | str, float]] = []
+        lock = threading.Lock()
+
+        def tap(parent):
+            browser, child, token = parent
+            headers = {
+                **cookie_header(browser),
+                "HX-Request": "true",
+                "X-CSRFToken": token,
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            barrier.wait()
+            started = time.perf_counter()
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                connection.request(
+                    "POST",
+                    f"/reservations/enfant/{child}/jour/{day_id}",
+                    body=f"j{day_id}=1",
+                    headers=headers,
+                )
+                status: int | str = connection.getresponse().status
+                connection.close()
+            except OSError as exc:
+                status = type(exc).__name__
+            with lock:
+                taps.append((status, time.perf_counter() - started))
+
+        threads = [threading.Thread(target=tap, args=(parent,)) for parent in parents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    seconds = [elapsed for _, elapsed in taps]
+    # A tap on a full day is answered 422 « complet » (with the waiting list offered): a
+    # right answer. Errors are what a parent should never see: 5xx, no answer at all.
+    errors = [s for s, _ in taps if not (isinstance(s, int) and s < 500)]
+    outcome = rush_outcome(env, day_id)
+    return {
+        "clients": len(taps),
+        "errors": len(errors),
+        "statuses_http": dict(Counter(str(s) for s, _ in taps)),
+        "p95_s": p95(seconds),
+        "median_s": statistics.median(seconds),
+        **outcome,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=("small", "large"), default="small")
@@ -575,6 +741,9 @@ def main() -> int:
     parser.add_argument("--households", type=int, help="default: 1,000 (small), 100,000 (large)")
     parser.add_argument("--small-households", type=int, default=1000)
     parser.add_argument("--no-first-visit", action="store_true")
+    parser.add_argument(
+        "--rush-clients", type=int, default=500, help="the rentrée rush (0: skipped)"
+    )
     parser.add_argument(
         "--sqlite", type=Path, help="small scale: a copy of this database instead of a new one"
     )
@@ -685,6 +854,20 @@ def main() -> int:
                 f"({a:.0f} ms / {b:.0f} ms)",
             )
         report.details["explain"] = explain_staff_lists(env, big["paths"])
+
+    if args.rush_clients:
+        rush = rentree_rush(env, folder, args.rush_clients)
+        report.details["rush"] = rush
+        booked = rush["statuses"].get("booked", 0)
+        report.add(
+            f"Rentrée rush, {rush['clients']} clients, {RUSH_PLACES} places: p95",
+            rush["p95_s"],
+            "≤ 2 s, all places taken, 0 error",
+            lambda v, r=rush, b=booked: v <= 2 and b == RUSH_PLACES and r["errors"] == 0,
+            " s",
+            f"({booked} booked, {rush['statuses_http'].get('422', 0)} told « complet », "
+            f"{rush['errors']} errors, median {rush['median_s']:.2f} s)",
+        )
 
     if not args.no_first_visit:
         first_visit(report)

@@ -2,7 +2,7 @@
 
 The demo (citoyens.demo.seed) on a live server of this module's own (its own database,
 its own upload folder): Camille Martin enrols Léa at "Restauration scolaire" for
-2026-2027, sending the three missing documents in place; Nadia, the agent, accepts the
+2026-2027, sending the two missing documents in place; Nadia, the agent, accepts the
 request in the back office; the parent sees "Acceptée" and has the decision by e-mail.
 Skipped when Playwright or Chromium is missing. `SCREENSHOTS=1` also saves
 phone-enrolment.png to docs/screenshots/.
@@ -25,9 +25,9 @@ CHILD = "Léa Martin"
 SERVICE = "Restauration scolaire"
 YEAR = "2026-2027"
 ACTIVITY = "Repas du midi"
-# What the demo family has not sent yet for the canteen (household, then Léa's).
+# What the demo family has not sent yet for the canteen: Léa's (its proof of address is
+# accepted, and expires soon: the dashboard's "Documents à renouveler").
 DOCUMENTS = (
-    "Justificatif de domicile",
     "Attestation de responsabilité civile",
     "Vaccinations",
 )
@@ -125,7 +125,13 @@ def test_a_parent_enrols_a_child_and_an_agent_accepts_it(
 
     # 2. The missing documents, sent in place; the section refreshes after each one.
     documents = suite.get_by_role("region", name="3. Documents demandés")
-    missing = documents.locator(".notice-warning")
+    # (the proof of address expiring soon has a warning of its own)
+    missing = documents.locator(".notice-warning", has_text="À fournir")
+    expect(
+        documents.locator("li.doc-line").filter(
+            has=page.get_by_role("heading", name="Justificatif de domicile", exact=True)
+        )
+    ).to_contain_text("Expire le")
     for label in DOCUMENTS:
         expect(missing).to_contain_text(label)
     for label in DOCUMENTS:

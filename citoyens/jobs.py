@@ -196,6 +196,10 @@ def enqueue_after_commit(job: Callable, *args: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    # SQLAlchemy 2.1 fires after_commit when a SAVEPOINT is released too: the outer
+    # transaction still holds the rows (and on SQLite the write lock) a job would read.
+    if session.in_nested_transaction():
+        return
     for job, args in session.info.pop(PENDING, []):
         try:
             job(*args)

@@ -341,3 +341,18 @@ def test_the_sweeper_enqueues_lost_messages_again(app, outbox):
     assert the_message(app, "lost@example.org").status == "sent"
     assert the_message(app, "crashed@example.org").attempts == 2
     assert the_message(app, "fresh@example.org").status == "pending"
+
+
+def test_a_job_waits_for_the_outer_commit_not_a_savepoint(app):
+    """SQLAlchemy 2.1 fires after_commit when a SAVEPOINT is released: a job queued in a
+    transaction must still wait for that transaction's own commit (it would read rows not
+    yet committed, and on SQLite wait for the write lock the transaction holds)."""
+    ran = []
+    with app.test_request_context():
+        db.session.execute(select(1))
+        jobs.enqueue_after_commit(ran.append, "sent")
+        with db.session.begin_nested():
+            db.session.execute(select(1))
+        assert ran == []
+        db.session.commit()
+        assert ran == ["sent"]

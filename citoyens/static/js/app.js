@@ -99,6 +99,12 @@
         caches.keys().then(function (keys) { keys.forEach(function (k) { caches.delete(k); }); });
       }
     }
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    // After the page has loaded: the worker's install downloads the whole static shell,
+    // which must not compete with the first visit's own requests.
+    function register() {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    }
+    if (document.readyState === "complete") register();
+    else window.addEventListener("load", register);
   });
 })();

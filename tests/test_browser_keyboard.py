@@ -73,12 +73,28 @@ def keyboard(request, chromium, live_server):  # noqa: F811 (the fixture importe
 # --- Helpers ----------------------------------------------------------------------------------
 
 FOCUSED = "(element) => element === document.activeElement"
-# What shows the focus: an outline, or a box-shadow ring, of at least 2 px.
+# What shows the focus (WCAG 2.4.7, and 1.4.11's 3:1 for the indicator): an outline of at
+# least 2 px whose colour contrasts 3:1 with the background it is drawn on (the nearest
+# opaque background outside the element, the outline being offset), or a box-shadow ring.
 FOCUS_RING = """() => {
     const e = document.activeElement;
     const style = getComputedStyle(e);
-    const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
-    return outline || style.boxShadow !== "none";
+    if (style.outlineStyle === "none" || parseFloat(style.outlineWidth) < 2) {
+        return style.boxShadow !== "none" ? "" : "no outline";
+    }
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    let back = [255, 255, 255];
+    for (let n = e.parentElement; n; n = n.parentElement) {
+        const c = rgb(getComputedStyle(n).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] === 1)) { back = c.slice(0, 3); break; }
+    }
+    const [a, b] = [lum(rgb(style.outlineColor)), lum(back)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    return ratio >= 3 ? "" : `outline ${style.outlineColor} on rgb(${back}): ${ratio.toFixed(2)}:1`;
 }"""
 ACTIVE = """() => {
     const e = document.activeElement;
@@ -95,11 +111,11 @@ def tab_to(page, target, *, backwards: bool = False) -> None:
     for _ in range(MAX_TABS):
         page.keyboard.press("Shift+Tab" if backwards else "Tab")
         if target.evaluate(FOCUSED):
-            assert page.evaluate(FOCUS_RING), f"no visible focus on {page.evaluate(ACTIVE)}"
+            assert not (ring := page.evaluate(FOCUS_RING)), f"{page.evaluate(ACTIVE)}: {ring}"
             return
         where = page.evaluate(ACTIVE)
         if where != "body":
-            assert page.evaluate(FOCUS_RING), f"no visible focus on {where} ({page.url})"
+            assert not (ring := page.evaluate(FOCUS_RING)), f"{where} ({page.url}): {ring}"
         seen.append(where)
     raise AssertionError(f"{target} not reached in {MAX_TABS} tabs; last stops: {seen[-8:]}")
 
@@ -125,7 +141,7 @@ def log_in(page) -> None:
     skip = page.get_by_role("link", name="Aller au contenu")
     assert skip.evaluate(FOCUSED), f"first Tab stop: {page.evaluate(ACTIVE)}"
     expect(skip).to_be_in_viewport()
-    assert page.evaluate(FOCUS_RING), "no visible focus on the skip link"
+    assert not (ring := page.evaluate(FOCUS_RING)), f"skip link: {ring}"
     page.keyboard.press("Enter")
     main = page.get_by_role("main")
     assert main.evaluate(FOCUSED), page.evaluate(ACTIVE)
@@ -177,7 +193,7 @@ def toggle_with_space(page, checkbox, *, booked: bool, name: str) -> object:
     page.wait_for_function(
         f"() => document.activeElement && document.activeElement.name === {name!r}"
     )
-    assert page.evaluate(FOCUS_RING), f"no visible focus after the swap on {name}"
+    assert not (ring := page.evaluate(FOCUS_RING)), f"after the swap, {name}: {ring}"
     return fresh
 
 

@@ -38,6 +38,8 @@ def test_the_statement_gives_the_state_date_tests_gaps_and_contact(app, client):
     assert re.search(r'<time datetime="\d{4}-\d{2}-\d{2}">', article)
     for tested in ("Nu Html Checker", "axe-core", "clavier seul", "Lighthouse"):
         assert tested in text, tested
+    assert re.search(r"aucune erreur sur les \d+ pages", text), text
+    assert re.search(r"performance de \d+ à \d+/100", text), text
     assert "Contenus non accessibles" in text and "PDF" in text
     # How to reach the commune: e-mail, phone, address, as links where they can be.
     assert 'href="mailto:mairie@example.org"' in article

@@ -240,6 +240,13 @@ def test_book_a_day_and_pay_an_invoice_with_the_keyboard_alone(live_server, keyb
     expect(page.locator(".flashes .notice-success")).to_have_text(
         "Paiement enregistré : merci ! Un reçu vous est envoyé par e-mail."
     )
-    expect(page.locator(".flashes")).to_have_attribute("aria-live", "polite")
+    # The message has the focus on arrival: a screen reader reads it, and Tab goes on from it.
+    flashes = page.locator(".flashes")
+    expect(flashes).to_have_attribute("aria-live", "polite")
+    expect(flashes).to_be_focused()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.querySelector('main').contains(document.activeElement)"), (
+        f"after the message, Tab went to {page.evaluate(ACTIVE)}"
+    )
     expect(page.get_by_role("button", name=re.compile(r"^Payer en ligne"))).to_have_count(0)
     assert keyboard.errors == []

@@ -90,6 +90,16 @@
     // Move focus to an error summary so screen readers announce it.
     var summary = document.querySelector("[data-focus]");
     if (summary) summary.focus();
+    else {
+      // The message left by the previous action ("Paiement enregistré", "Réservé"…): the
+      // focus goes to it, so that a screen reader reads it on arrival (a live region that
+      // is already full when the page loads is not announced) and Tab goes on from there.
+      var flashes = document.querySelector(".flashes");
+      if (flashes && flashes.querySelector(".notice") && !document.querySelector("[autofocus]")) {
+        flashes.setAttribute("tabindex", "-1");
+        flashes.focus();
+      }
+    }
 
     if (!("serviceWorker" in navigator)) return;
     if (document.body.hasAttribute("data-clear-caches")) {

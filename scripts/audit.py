@@ -10,6 +10,11 @@ serves it with gunicorn as in production (compression, caching headers), then:
 - runs Lighthouse (mobile settings, Debian's Chromium) on the login page, the parent's
   dashboard and a child's month calendar, logged in with the demo parent's cookie.
 
+- asks Chromium whether the app is installable (manifest, icons, service worker):
+  Lighthouse 12 dropped its PWA category, so `Page.getInstallabilityErrors` answers.
+
+`--lighthouse-only` skips the crawl, vnu and axe (quicker, when tuning Lighthouse scores).
+
 Writes build/audit/report.md (and the raw JSON beside it) and prints the summary. The
 targets (issue 16): no vnu error, no serious or critical axe violation, Lighthouse
 performance, accessibility and best practices ≥ 95. `make test` runs vnu and axe too;
@@ -164,7 +169,39 @@ def axe_all(base: str, pages: dict[str, dict[str, str]]) -> list[dict]:
     return found
 
 
+def installability(base: str, cookie: str) -> dict:
+    """Chromium's own verdict on the PWA: the installability errors (none = installable)
+    and whether the service worker took control of the page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # A profile on disk: Chromium never offers to install an app in an incognito window.
+        context = playwright.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="citoyens-profile-"),
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu"],
+            base_url=base,
+        )
+        name, value = cookie.split(";")[0].split("=", 1)
+        context.add_cookies([{"name": name, "value": value, "url": base}])
+        page = context.new_page()
+        page.goto("/tableau-de-bord")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.reload()
+        controlled = page.evaluate("!!navigator.serviceWorker.controller")
+        session = context.new_cdp_session(page)
+        errors = session.send("Page.getInstallabilityErrors")["installabilityErrors"]
+        manifest = session.send("Page.getAppManifest")
+        context.close()
+    return {
+        "errors": [e["errorId"] for e in errors],
+        "service_worker_controls_page": controlled,
+        "manifest_errors": [e["message"] for e in manifest.get("errors", [])],
+    }
+
+
 def main() -> int:
+    lighthouse_only = "--lighthouse-only" in sys.argv[1:]
     OUT.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="citoyens-audit-"))
     env = dict(os.environ)
@@ -191,12 +228,21 @@ def main() -> int:
                 "TESTING": True,
             }
         )
-        pages = standards.all_pages(app)
-        every = {f"{w} {p}": h for w, found in pages.items() for p, h in found.items()}
-        vnu = standards.vnu_errors(every, Path(tempfile.mkdtemp(prefix="citoyens-vnu-")))
-        axe = axe_all(base, pages)
         parent = login_cookie(base, *standards.ACCOUNTS["parent"][:2])
-        child = re.search(r"/reservations/enfant/(\d+)", "".join(pages["parent"].values()))
+        if lighthouse_only:
+            pages, every, vnu, axe = {}, {}, [], []
+            request = urllib.request.Request(  # noqa: S310 (our own server)
+                f"{base}/reservations", headers={"Cookie": parent}
+            )
+            listing = urllib.request.urlopen(request).read().decode()  # noqa: S310 # nosec B310
+        else:
+            pages = standards.all_pages(app)
+            every = {f"{w} {p}": h for w, found in pages.items() for p, h in found.items()}
+            vnu = standards.vnu_errors(every, Path(tempfile.mkdtemp(prefix="citoyens-vnu-")))
+            axe = axe_all(base, pages)
+            listing = "".join(pages["parent"].values())
+        child = re.search(r"/reservations/enfant/(\d+)", listing)
+        install = installability(base, parent)
         month = date.today().strftime("%Y-%m")
         light = [
             lighthouse(f"{base}/connexion", None, "login"),
@@ -208,12 +254,24 @@ def main() -> int:
     finally:
         stop_server(server)
     blocking = [v for v in axe if v["impact"] in ("serious", "critical")]
+    installable = not install["errors"] and install["service_worker_controls_page"]
     lines = [
         f"# Standards audit — {date.today().isoformat()}",
         "",
-        f"- **vnu**: {len(vnu)} errors over {len(every)} pages",
-        f"- **axe**: {len(blocking)} serious or critical, {len(axe) - len(blocking)} moderate "
-        "or minor (phone and desktop, one page of each shape)",
+        *(
+            ["- **vnu, axe**: not run (`--lighthouse-only`)"]
+            if lighthouse_only
+            else [
+                f"- **vnu**: {len(vnu)} errors over {len(every)} pages",
+                f"- **axe**: {len(blocking)} serious or critical, "
+                f"{len(axe) - len(blocking)} moderate or minor "
+                "(phone and desktop, one page of each shape)",
+            ]
+        ),
+        f"- **installable** (Chromium): {'yes' if installable else 'no'}"
+        + (f" — {', '.join(install['errors'])}" if install["errors"] else "")
+        + ("" if install["service_worker_controls_page"] else " — no service worker in control")
+        + f"; load average {os.getloadavg()[0]:.2f}",
         "",
         "| Lighthouse (mobile) | " + " | ".join(CATEGORIES) + " |",
         "|---|" + "---|" * len(CATEGORIES),
@@ -243,12 +301,16 @@ def main() -> int:
     report = "\n".join(lines) + "\n"
     (OUT / "report.md").write_text(report, encoding="utf-8")
     (OUT / "report.json").write_text(
-        json.dumps({"vnu": vnu, "axe": axe, "lighthouse": light}, indent=1), encoding="utf-8"
+        json.dumps(
+            {"vnu": vnu, "axe": axe, "lighthouse": light, "installability": install}, indent=1
+        ),
+        encoding="utf-8",
     )
     print(report)
     print(f"Written to {OUT / 'report.md'}")
     met = (
-        not vnu
+        installable
+        and not vnu
         and not blocking
         and all(score >= TARGET for result in light for score in result["scores"].values())
     )

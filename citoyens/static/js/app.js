@@ -90,6 +90,16 @@
     // Move focus to an error summary so screen readers announce it.
     var summary = document.querySelector("[data-focus]");
     if (summary) summary.focus();
+    else {
+      // The message left by the previous action ("Paiement enregistré", "Réservé"…): the
+      // focus goes to it, so that a screen reader reads it on arrival (a live region that
+      // is already full when the page loads is not announced) and Tab goes on from there.
+      var flashes = document.querySelector(".flashes");
+      if (flashes && flashes.querySelector(".notice") && !document.querySelector("[autofocus]")) {
+        flashes.setAttribute("tabindex", "-1");
+        flashes.focus();
+      }
+    }
 
     if (!("serviceWorker" in navigator)) return;
     if (document.body.hasAttribute("data-clear-caches")) {
@@ -99,6 +109,12 @@
         caches.keys().then(function (keys) { keys.forEach(function (k) { caches.delete(k); }); });
       }
     }
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    // After the page has loaded: the worker's install downloads the whole static shell,
+    // which must not compete with the first visit's own requests.
+    function register() {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    }
+    if (document.readyState === "complete") register();
+    else window.addEventListener("load", register);
   });
 })();

@@ -67,6 +67,13 @@ class Line:
         return sorted(counter.items())
 
 
+@dataclass(frozen=True)
+class Estimate:
+    cents: int  # the total of the priced days
+    days: int  # days to book with a known price
+    unpriced_days: int  # days to book whose price is unknown (no tariff for the band)
+
+
 @dataclass
 class Plan:
     lines: list[Line]
@@ -77,6 +84,24 @@ class Plan:
 
     def total(self, verdict: str) -> int:
         return sum(line.count(verdict) for line in self.lines)
+
+    @property
+    def estimate(self) -> Estimate:
+        """The estimated cost of the days to book, over every line (after `estimate_costs`);
+        the days of a month without a price for the family's band are counted apart."""
+        cents = priced = unpriced = 0
+        for line in self.lines:
+            days: Counter[date] = Counter()
+            for (month, _year_id), count in line.to_book_by_month.items():
+                days[month] += count
+            for month, count in days.items():
+                cost = line.costs.get(month)
+                if cost is None:
+                    unpriced += count
+                else:
+                    cents += cost
+                    priced += count
+        return Estimate(cents, priced, unpriced)
 
 
 def plannable(children: list[Person], first: date, last: date) -> dict[int, list[Activity]]:

@@ -403,6 +403,14 @@ class DayRow:
     day: date
     cells: list[Cell] = field(default_factory=list)
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing to do nor to see that day: every activity closed, or past its cut-off
+        and not booked (the compact month shows it as one muted line)."""
+        return all(
+            cell.booking is None and cell.state in ("closed", "locked") for cell in self.cells
+        )
+
 
 @dataclass
 class Week:

@@ -144,10 +144,16 @@ def index():
         by_child=by_child,
         bookable=any(by_child.values()),
         months=months,
+        this_month=today.strftime("%Y-%m"),
+        this_week=THIS_WEEK,
     )
 
 
 # --- Calendar ---------------------------------------------------------------------------------
+
+
+# The anchor of the week of today on its month's page: links to that month end with it.
+THIS_WEEK = "#cette-semaine"
 
 
 def _period(today: date) -> tuple[date, date, str, date | None]:
@@ -172,6 +178,7 @@ def month(child_id: int):
     today = today_in_paris()
     first, last, view, monday = _period(today)
     calendar = rules.load_calendars(household_id, [child], first, last, rules.now_utc())[child.id]
+    this_monday = today - timedelta(days=today.weekday())
     if view == "semaine":
         previous_link = url_for(".month", child_id=child.id, semaine=(monday - timedelta(7)))
         next_link = url_for(".month", child_id=child.id, semaine=(monday + timedelta(7)))
@@ -180,6 +187,16 @@ def month(child_id: int):
         next_month = last + timedelta(days=1)
         previous_link = url_for(".month", child_id=child.id, mois=previous_month.strftime("%Y-%m"))
         next_link = url_for(".month", child_id=child.id, mois=next_month.strftime("%Y-%m"))
+        this_month = today.replace(day=1)
+        previous_link += THIS_WEEK if previous_month == this_month else ""
+        next_link += THIS_WEEK if next_month == this_month else ""
+    # The month holding today opens on this week: the weeks before it are folded, the
+    # week of today (or the next one with opening days) carries the `cette-semaine` anchor.
+    past_weeks, weeks = [], calendar.weeks
+    current_month = view == "mois" and first <= today <= last
+    if current_month:
+        past_weeks = [week for week in calendar.weeks if week.monday < this_monday]
+        weeks = calendar.weeks[len(past_weeks) :]
     return render(
         "reservations/month.html",
         child=child,
@@ -188,7 +205,11 @@ def month(child_id: int):
         first=first,
         last=last,
         view=view,
-        monday=monday or today - timedelta(days=today.weekday()),
+        monday=monday or this_monday,
+        past_weeks=past_weeks,
+        weeks=weeks,
+        current_month=current_month,
+        this_week=THIS_WEEK,
         previous_link=previous_link,
         next_link=next_link,
         today=today,

@@ -86,7 +86,20 @@
     button.setAttribute("aria-pressed", String(!shown));
   });
 
+  // A link to a part of the page folded in a closed <details> (a past week of the month)
+  // opens it, so that the part is shown and scrolled to.
+  function unfoldTarget() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var target = id && document.getElementById(id);
+    var folded = target && target.closest("details:not([open])");
+    if (!folded) return;
+    folded.open = true;
+    target.scrollIntoView();
+  }
+  window.addEventListener("hashchange", unfoldTarget);
+
   document.addEventListener("DOMContentLoaded", function () {
+    unfoldTarget();
     // Move focus to an error summary so screen readers announce it.
     var summary = document.querySelector("[data-focus]");
     if (summary) summary.focus();

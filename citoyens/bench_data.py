@@ -697,19 +697,31 @@ def _past_invoices(context, rng, booking_rows, quotients, addressees, rows) -> N
 def _finish(context: _Context) -> None:
     """Booked counts of the opening days, capacity raised where overbooked, the invoice
     counters, and (PostgreSQL) the id sequences past the ids given."""
-    booked = (
-        select(func.count())
-        .where(
-            Booking.activity_day_id == ActivityDay.id,
-            Booking.status.in_(("booked", "walk_in")),
-        )
-        .scalar_subquery()
+    # Counted once, grouped (a correlated count per day reads the 6 million bookings of
+    # a 100,000-household commune through the index, day by day); days left without a
+    # booking go to zero.
+    holding = Booking.status.in_(("booked", "walk_in"))
+    counts = (
+        select(Booking.activity_day_id, func.count().label("booked"))
+        .where(holding)
+        .group_by(Booking.activity_day_id)
+        .subquery()
     )
     days = ActivityDay.__table__
+    mine = (days.c.school_year_id == context.year.id, days.c.day <= context.today)
     db.session.execute(
         update(days)
-        .where(days.c.school_year_id == context.year.id, days.c.day <= context.today)
-        .values(booked=booked)
+        .where(*mine, days.c.id == counts.c.activity_day_id, days.c.booked != counts.c.booked)
+        .values(booked=counts.c.booked)
+    )
+    db.session.execute(
+        update(days)
+        .where(
+            *mine,
+            days.c.booked != 0,
+            ~select(Booking.id).where(Booking.activity_day_id == days.c.id, holding).exists(),
+        )
+        .values(booked=0)
     )
     db.session.execute(
         update(days)

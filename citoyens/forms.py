@@ -132,9 +132,16 @@ def _carries_nul(value) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_carries_nul(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_carries_nul(item) for item in value)
+        value = value.values()
+    elif not isinstance(value, list | tuple):
+        return False
+    # A loop, not a recursive call per item: a bulk insert binds tens of thousands.
+    for item in value:
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict | list | tuple) and _carries_nul(item):
+            return True
     return False
 
 

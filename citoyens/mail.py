@@ -15,6 +15,8 @@ import logging
 import re
 import smtplib
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
@@ -24,6 +26,7 @@ from flask_mail import Connection, Message
 from sqlalchemy import and_, func, or_, select, update
 
 from citoyens import jobs
+from citoyens.bulk import insert_rows
 from citoyens.core import settings as commune_settings
 from citoyens.core.models import Commune, MailMessage
 from citoyens.database import immediate_writes, utcnow
@@ -86,6 +89,60 @@ def send_mail(
     return message
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """One message of `send_mails`: its recipient, its subject, its template's values."""
+
+    recipient: str
+    subject: str
+    context: dict
+
+
+def send_mails(
+    kind: str, template: str, messages: Sequence[Outgoing], *, reply_to: str | None = None
+) -> list[int]:
+    """`send_mail` for many messages of one template (the invoice run's batch): the two
+    templates looked up once, the values common to all (context processors, the commune's
+    name, Reply-To, Message-ID domain) computed once, the rows inserted in one statement
+    and one job enqueued for them all once the caller commits (`deliver_mails`). Each
+    message is then a row like any other: retried, swept, resent one by one.
+    Their ids, in order."""
+    if not messages:
+        return []
+    app = current_app._get_current_object()
+    text_template = app.jinja_env.get_template(f"mail/{template}.txt")
+    html_template = app.jinja_env.get_template(f"mail/{template}.html")
+    common: dict = {}
+    app.update_template_context(common)
+    common["commune_name"] = commune_settings.current().name
+    reply_to = reply_to or default_reply_to()
+    domain = message_id_domain()
+    now = utcnow()
+    rows = []
+    for message in messages:
+        values = {**common, **message.context, "subject": message.subject}
+        rows.append(
+            {
+                "created_at": now,
+                "recipient": message.recipient,
+                "subject": message.subject,
+                "kind": kind,
+                "template": template,
+                "status": "pending",
+                "attempts": 0,
+                "sensitive": False,
+                "body_text": tidy_text(text_template.render(values)),
+                "body_html": html_template.render(values),
+                "user_id": None,
+                "reply_to": reply_to,
+                "message_id": make_msgid(domain=domain),
+            }
+        )
+    ids = insert_rows(MailMessage.__table__, rows, returning_ids=True)
+    jobs.enqueue_after_commit(deliver_mails, ids)
+    return ids
+
+
 BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -129,6 +186,18 @@ def default_reply_to() -> str | None:
 def deliver_mail(message_id: int) -> None:
     """Send one message of the outbox (a task: runs in the worker)."""
     deliver(message_id)
+
+
+@jobs.task()
+def deliver_mails(message_ids: list[int]) -> None:
+    """Send the messages a batch put in the outbox (`send_mails`), one after the other;
+    each is claimed, retried and recorded on its own as `deliver` does."""
+    for message_id in message_ids:
+        try:
+            deliver(message_id)
+        except Exception:  # the next ones still go; the sweeper takes this one up again
+            log.exception("mail id=%s could not be delivered", message_id)
+            db.session.rollback()
 
 
 def deliver(message_id: int) -> str:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from flask import current_app, has_request_context
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from citoyens.billing.models import (
     Invoice,
@@ -51,15 +51,20 @@ def _mail_context() -> Iterator[None]:
 
 def mail_invoices(result: RunResult) -> None:
     """Tell each paperless household its invoice is there; note when it was mailed.
-    Runs after the run's commit; the caller (write_transaction) commits again."""
+    Runs after the run's commit; the caller (write_transaction) commits again.
+
+    A batch of the run at once: the account holders read in one query, the messages
+    rendered from templates looked up once and put in the outbox in one statement with
+    one job to send them (`send_mails`), the invoices marked mailed in one UPDATE."""
     from citoyens.accounts.models import User
-    from citoyens.mail import send_mail
+    from citoyens.mail import Outgoing, send_mails
 
     wanted = {invoice.id: invoice for invoice in result.paperless}
+    if not wanted:
+        return
     subject = f"Votre facture {of_month(result.month)} est disponible"
     links = site_address_known()
-    # The account holders of every household at once (as `family_recipients` reads them):
-    # the run mails a batch of a few hundred invoices at a time.
+    # The account holders of every household at once (as `family_recipients` reads them).
     addresses: dict[int, list[str]] = {}
     for household_id, email in db.session.execute(
         select(User.household_id, User.email)
@@ -70,29 +75,46 @@ def mail_invoices(result: RunResult) -> None:
         .order_by(User.id)
     ):
         addresses.setdefault(household_id, []).append(email)
+    messages: list[Outgoing] = []
+    mailed: list[int] = []
     with _mail_context():
-        for invoice in db.session.scalars(
-            select(Invoice).where(Invoice.id.in_(wanted)).order_by(Invoice.id)
+        for invoice in db.session.execute(
+            select(
+                Invoice.id,
+                Invoice.household_id,
+                Invoice.number,
+                Invoice.month,
+                Invoice.total_cents,
+                Invoice.due_on,
+                Invoice.debit_on,
+                Invoice.status,
+            )
+            .where(Invoice.id.in_(wanted))
+            .order_by(Invoice.id)
         ):
             recipients = addresses.get(invoice.household_id, [])
-            for email in recipients:
-                send_mail(
-                    "invoice-issued",
-                    email,
-                    subject,
-                    "invoice_issued",
-                    number=invoice.number,
-                    of_month=of_month(invoice.month),
-                    total=euros(invoice.total_cents),
-                    due_on=invoice.due_on,
-                    debit_on=invoice.debit_on,
-                    direct_debit=invoice.status == "direct_debit",
-                    link=invoice_link(invoice.id) if links else None,
-                )
-            if recipients:  # in the outbox: the worker sends it (and retries)
-                invoice.mailed_at = utcnow()
-                wanted[invoice.id].mailed = True
-                result.emailed += 1
-            else:
+            if not recipients:
                 result.not_emailed += 1
-        db.session.flush()
+                continue
+            values = {
+                "number": invoice.number,
+                "of_month": of_month(invoice.month),
+                "total": euros(invoice.total_cents),
+                "due_on": invoice.due_on,
+                "debit_on": invoice.debit_on,
+                "direct_debit": invoice.status == "direct_debit",
+                "link": invoice_link(invoice.id) if links else None,
+            }
+            messages += [Outgoing(email, subject, values) for email in recipients]
+            # In the outbox: the worker sends it (and retries).
+            mailed.append(invoice.id)
+            wanted[invoice.id].mailed = True
+            result.emailed += 1
+        send_mails("invoice-issued", "invoice_issued", messages)
+    if mailed:
+        db.session.execute(
+            update(Invoice)
+            .where(Invoice.id.in_(mailed))
+            .values(mailed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )

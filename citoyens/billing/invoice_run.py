@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from citoyens import audit
@@ -38,6 +38,7 @@ from citoyens.billing.month_plan import plan_month
 from citoyens.billing.months import BillingError, check_month_is_over, debit_date, debit_warning
 from citoyens.billing.numbers import format_number, take_number
 from citoyens.billing.pricing import HouseholdBill, MissingTariff
+from citoyens.bulk import insert_rows
 from citoyens.core.models import JobRun
 from citoyens.database import utcnow
 from citoyens.extensions import db
@@ -397,7 +398,7 @@ def _insert_bills(
 ) -> list[IssuedInvoice]:
     """Insert the invoices of bills without credit (no credit line, no balance to deduct)
     with their lines and billed days: numbers taken at once (one UPDATE of the year's
-    counter), three multi-row INSERTs."""
+    counter), three INSERTs of a fixed shape (`bulk.insert_rows`)."""
     if not bills:
         return []
     config = current_app.config
@@ -433,14 +434,7 @@ def _insert_bills(
                 "debit_on": debit_on if mandate else None,
             }
         )
-    invoices = Invoice.__table__
-    invoice_ids = (
-        db.session.execute(
-            insert(invoices).returning(invoices.c.id, sort_by_parameter_order=True), rows
-        )
-        .scalars()
-        .all()
-    )
+    invoice_ids = insert_rows(Invoice.__table__, rows, returning_ids=True)
     line_rows, drafts = [], []
     for invoice_id, bill in zip(invoice_ids, bills, strict=True):
         for line in bill.lines:
@@ -459,14 +453,7 @@ def _insert_bills(
                     "days": ",".join(day.isoformat() for day in line.days) or None,
                 }
             )
-    lines = InvoiceLine.__table__
-    line_ids = (
-        db.session.execute(
-            insert(lines).returning(lines.c.id, sort_by_parameter_order=True), line_rows
-        )
-        .scalars()
-        .all()
-    )
+    line_ids = insert_rows(InvoiceLine.__table__, line_rows, returning_ids=True)
     billed = [
         {
             "invoice_line_id": line_id,
@@ -479,8 +466,7 @@ def _insert_bills(
         for day, booking_id in zip(draft.days, draft.booking_ids, strict=True)
         if booking_id is not None
     ]
-    if billed:
-        db.session.execute(insert(BilledDay.__table__), billed)
+    insert_rows(BilledDay.__table__, billed)
     return [
         IssuedInvoice(
             invoice_id,

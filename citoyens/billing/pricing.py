@@ -170,13 +170,19 @@ def price_bookings(
     lines: dict[int, dict[tuple, LineDraft]] = defaultdict(dict)
     labels: dict[int, dict[int, str]] = defaultdict(dict)
     missing: dict[tuple, MissingTariff] = {}
+    # (school year, QF) → band: looked up once, not once per booking.
+    bands: dict[tuple[int, int | None], object] = {}
     for row in rows:
         kind = billing_kind(row.status, row.late, row.attendance, row.certificate)
         if kind is None:
             continue
-        band = band_for(
-            bands_by_year.get(row.school_year_id, ()), family_quotients.get(row.household_id)
-        )
+        quotient = family_quotients.get(row.household_id)
+        try:
+            band = bands[row.school_year_id, quotient]
+        except KeyError:
+            band = bands[row.school_year_id, quotient] = band_for(
+                bands_by_year.get(row.school_year_id, ()), quotient
+            )
         price = None if band is None else prices.get((row.activity_id, band.id))
         if band is not None:
             labels[row.household_id][row.school_year_id] = band.label

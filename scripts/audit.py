@@ -34,6 +34,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -200,24 +202,33 @@ def installability(base: str, cookie: str) -> dict:
     }
 
 
-def main() -> int:
-    lighthouse_only = "--lighthouse-only" in sys.argv[1:]
-    OUT.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="citoyens-audit-"))
+@contextmanager
+def demo_server(prefix: str) -> Iterator[tuple[str, dict]]:
+    """(base URL, environment) of gunicorn serving a fresh SQLite demo database, as in
+    production; stopped on exit. Shared with scripts/screenshots.py."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     env = dict(os.environ)
     env.update(
         FLASK_APP="wsgi.py",
         CITOYENS_ENV="development",
-        DATABASE_URL=f"sqlite:///{folder / 'audit.sqlite3'}",
+        DATABASE_URL=f"sqlite:///{folder / 'demo.sqlite3'}",
         UPLOAD_FOLDER=str(folder / "uploads"),
         RATELIMIT_ENABLED="false",
     )
     flask(env, "db", "upgrade")
     flask(env, "seed-demo")
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     server = start_server(env, port)
     try:
+        yield f"http://127.0.0.1:{port}", env
+    finally:
+        stop_server(server)
+
+
+def main() -> int:
+    lighthouse_only = "--lighthouse-only" in sys.argv[1:]
+    OUT.mkdir(parents=True, exist_ok=True)
+    with demo_server("citoyens-audit-") as (base, env):
         from citoyens import create_app
 
         app = create_app(
@@ -251,8 +262,6 @@ def main() -> int:
                 f"{base}/reservations/enfant/{child.group(1)}?mois={month}", parent, "calendar"
             ),
         ]
-    finally:
-        stop_server(server)
     blocking = [v for v in axe if v["impact"] in ("serious", "critical")]
     installable = not install["errors"] and install["service_worker_controls_page"]
     lines = [

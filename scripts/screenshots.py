@@ -11,10 +11,8 @@ Writes docs/screenshots/*.png, the files the README shows.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.audit import flask, free_port, login_cookie, start_server, stop_server  # noqa: E402
+from scripts.audit import demo_server, login_cookie  # noqa: E402
 from tests import live, standards  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -64,38 +62,21 @@ def main() -> int:
     if chromium is None:
         raise SystemExit("no Chromium found: apt install chromium")
     OUT.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="citoyens-screenshots-"))
-    env = dict(os.environ)
-    env.update(
-        FLASK_APP="wsgi.py",
-        CITOYENS_ENV="development",
-        DATABASE_URL=f"sqlite:///{folder / 'demo.sqlite3'}",
-        UPLOAD_FOLDER=str(folder / "uploads"),
-        RATELIMIT_ENABLED="false",
-    )
-    flask(env, "db", "upgrade")
-    flask(env, "seed-demo")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(env, port)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=live.CHROMIUM_ARGS)
-            for name, (who, path, settings) in shots(base).items():
-                context = browser.new_context(base_url=base, **settings)
-                email, password, _home = standards.ACCOUNTS[who]
-                cookie = login_cookie(base, email, password).split(";")[0]
-                key, value = cookie.split("=", 1)
-                context.add_cookies([{"name": key, "value": value, "url": base}])
-                page = context.new_page()
-                page.goto(path)
-                page.wait_for_load_state("networkidle")
-                page.screenshot(path=str(OUT / name))
-                print(f"{OUT.relative_to(ROOT) / name}  ({who} {path})")
-                context.close()
-            browser.close()
-    finally:
-        stop_server(server)
+    with demo_server("citoyens-screenshots-") as (base, _env), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=live.CHROMIUM_ARGS)
+        for name, (who, path, settings) in shots(base).items():
+            context = browser.new_context(base_url=base, **settings)
+            email, password, _home = standards.ACCOUNTS[who]
+            cookie = login_cookie(base, email, password).split(";")[0]
+            key, value = cookie.split("=", 1)
+            context.add_cookies([{"name": key, "value": value, "url": base}])
+            page = context.new_page()
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(OUT / name))
+            print(f"{OUT.relative_to(ROOT) / name}  ({who} {path})")
+            context.close()
+        browser.close()
     return 0
 
 

@@ -40,6 +40,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, insert, or_, select, text, update
 
 from citoyens.accounts.models import User
+from citoyens.billing.invoice_run import line_row
 from citoyens.billing.models import (
     BilledDay,
     Invoice,
@@ -666,21 +667,7 @@ def _past_invoices(context, rng, booking_rows, quotients, addressees, rows) -> N
             )
             for line in bill.lines:
                 line_id = context.take_id("invoice_lines")
-                rows["invoice_lines"].append(
-                    {
-                        "id": line_id,
-                        "invoice_id": invoice_id,
-                        "kind": line.kind,
-                        "child_id": line.child_id,
-                        "child_name": line.child_name[:120],
-                        "activity_id": line.activity_id,
-                        "label": line.label[:200],
-                        "unit_price_cents": line.unit_price_cents,
-                        "quantity": line.quantity,
-                        "amount_cents": line.amount_cents,
-                        "days": ",".join(day.isoformat() for day in line.days) or None,
-                    }
-                )
+                rows["invoice_lines"].append({"id": line_id, **line_row(invoice_id, line)})
                 for day, booking_id in zip(line.days, line.booking_ids, strict=True):
                     rows["billed_days"].append(
                         {

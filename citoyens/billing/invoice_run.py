@@ -389,6 +389,22 @@ def _issue_batch(
     return batch
 
 
+def line_row(invoice_id: int, line) -> dict:
+    """The `invoice_lines` row of one line of a bill (bulk inserts: the run, bench-data)."""
+    return {
+        "invoice_id": invoice_id,
+        "kind": line.kind,
+        "child_id": line.child_id,
+        "child_name": line.child_name[:120],
+        "activity_id": line.activity_id,
+        "label": line.label[:200],
+        "unit_price_cents": line.unit_price_cents,
+        "quantity": line.quantity,
+        "amount_cents": line.amount_cents,
+        "days": ",".join(day.isoformat() for day in line.days) or None,
+    }
+
+
 def _insert_bills(
     bills: list[HouseholdBill],
     month: date,
@@ -439,20 +455,7 @@ def _insert_bills(
     for invoice_id, bill in zip(invoice_ids, bills, strict=True):
         for line in bill.lines:
             drafts.append((bill.household_id, line))
-            line_rows.append(
-                {
-                    "invoice_id": invoice_id,
-                    "kind": line.kind,
-                    "child_id": line.child_id,
-                    "child_name": line.child_name[:120],
-                    "activity_id": line.activity_id,
-                    "label": line.label[:200],
-                    "unit_price_cents": line.unit_price_cents,
-                    "quantity": line.quantity,
-                    "amount_cents": line.amount_cents,
-                    "days": ",".join(day.isoformat() for day in line.days) or None,
-                }
-            )
+            line_rows.append(line_row(invoice_id, line))
     line_ids = insert_rows(InvoiceLine.__table__, line_rows, returning_ids=True)
     billed = [
         {

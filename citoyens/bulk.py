@@ -65,7 +65,7 @@ def insert_rows(table: Table, rows: Sequence[dict], *, returning_ids: bool = Fal
     columns = ", ".join(f'"{name}"' for name in names)
     # The names are the models' own (table and columns), never input.
     statement = (
-        f'INSERT INTO "{table.name}" ({columns}) '  # noqa: S608
+        f'INSERT INTO "{table.name}" ({columns}) '  # noqa: S608  # nosec B608: model names
         f"SELECT * FROM unnest({', '.join(casts)})"
     )
     session.execute(text(statement), params)

@@ -25,7 +25,7 @@ from tests import live, standards  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PHONE = {**live.PHONE, "device_scale_factor": 2}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}, "locale": "fr-FR"}
+DESKTOP = live.DESKTOP
 
 
 def first_link(base: str, cookie: str, page: str, pattern: str) -> str:

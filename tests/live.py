@@ -45,6 +45,12 @@ PHONE = {
     "locale": "fr-FR",
     "timezone_id": "Europe/Paris",
 }
+# The staff's desktop, in French.
+DESKTOP = {
+    "viewport": {"width": 1280, "height": 800},
+    "locale": "fr-FR",
+    "timezone_id": "Europe/Paris",
+}
 
 
 @dataclass

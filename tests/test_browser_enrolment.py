@@ -32,11 +32,7 @@ DOCUMENTS = (
     "Vaccinations",
 )
 MESSAGE = "Bienvenue à la cantine, Léa mange au premier service."
-DESKTOP = {
-    "viewport": {"width": 1280, "height": 800},
-    "locale": "fr-FR",
-    "timezone_id": "Europe/Paris",
-}
+DESKTOP = live.DESKTOP
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,7 @@ pytestmark = pytest.mark.browser
 EMAIL, PASSWORD = "parent@example.org", "citoyens-demo-parent"
 # Tab stops allowed to reach one control: a month has about sixty.
 MAX_TABS = 250
-DESKTOP = {
-    "viewport": {"width": 1280, "height": 800},
-    "locale": "fr-FR",
-    "timezone_id": "Europe/Paris",
-}
+DESKTOP = live.DESKTOP
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.own_database
 
 AXE_VIEWPORTS = {
     "phone": live.PHONE,
-    "desktop": {"viewport": {"width": 1280, "height": 800}, "locale": "fr-FR"},
+    "desktop": live.DESKTOP,
 }
 # axe's impacts that fail the build; "moderate" and "minor" are reported by `make audit`.
 BLOCKING = ("serious", "critical")

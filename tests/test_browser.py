@@ -90,7 +90,7 @@ def test_sign_up_confirm_log_in_and_out_on_a_phone(live_server, phone):
     # Créer mon espace.
     page.goto("/creer-mon-espace")
     expect(page.get_by_role("heading", level=1)).to_have_text("Créer mon espace")
-    assert page.evaluate(SERVICE_WORKER_SCOPE, 5000) == url + "/", "service worker not active"
+    assert page.evaluate(SERVICE_WORKER_SCOPE, TIMEOUT_MS) == url + "/", "service worker not active"
     page.get_by_label("Prénom", exact=True).fill(FIRST_NAME)
     page.get_by_label("Nom", exact=True).fill(LAST_NAME)
     page.get_by_label("Adresse e-mail", exact=True).fill(EMAIL)

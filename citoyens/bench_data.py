@@ -10,6 +10,11 @@ fixed seed, so two runs give the same commune):
   `BENCH_PASSWORD`, one hash shared by all: hashing 100,000 passwords would take hours);
 - 1 to 4 children, enrolled (accepted) in the services of their age in the current school
   year: the canteen, the APS, the Goulidons, the crèche for the youngest;
+- as a big commune has many schools and canteens, every `SITE_HOUSEHOLDS` households
+  make a site: the first is the demo's activities, each next one a copy of them (name
+  « … · site N », same prices and opening days), so a canteen day lists about the same
+  children at 100,000 households as at 1,000 (the 600-place canteen of Chalonnes is not
+  booked by 70,000 children of a city);
 - their bookings from the school year's start to today, on a weekly pattern of days per
   child and activity (a few cancelled, a few cancelled late), attendance for past days;
 - the invoices of the months before last (what an earlier run would have issued: priced by
@@ -37,7 +42,7 @@ from operator import itemgetter
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import func, insert, literal, or_, select, text, update
 
 from citoyens.accounts.models import User
 from citoyens.billing.invoice_run import line_row
@@ -63,6 +68,7 @@ from citoyens.services.models import Activity, SchoolYear, Service
 BENCH_PASSWORD = "citoyens-bench"  # noqa: S105 - generated test accounts only
 REF_PREFIX = "BENCH-"
 CHUNK = 1000  # households per insert round and commit
+SITE_HOUSEHOLDS = 1000  # households per site (a school group and its canteen, APS, centre)
 DEFAULT_SEED = 15
 
 FIRST_NAMES_F = "Emma Jade Louise Alice Chloé Lina Léa Rose Anna Mila Inès Ambre Julia Zoé Léna"
@@ -225,11 +231,13 @@ def generate(
         seed_demo()  # only on a database without the demo: seeding again sends reminders
         db.session.commit()
     today = today or today_in_paris()
-    context = _load_context(today, hash_password(BENCH_PASSWORD))
     first = (
         db.session.scalar(select(func.count()).where(Household.external_ref.like(f"{REF_PREFIX}%")))
         or 0
     )
+    _ensure_sites(-(-(first + households) // SITE_HOUSEHOLDS))
+    db.session.commit()
+    context = _load_context(today, hash_password(BENCH_PASSWORD))
     rng = random.Random(seed * 1_000_003 + first)
     result = Generated()
     for start in range(first, first + households, chunk):
@@ -242,6 +250,58 @@ def generate(
     db.session.commit()
     result.seconds = clock.monotonic() - started
     return result
+
+
+def site_name(name: str, site: int) -> str:
+    """The name of a demo activity at site `site` (0 is the demo's own)."""
+    return name if site == 0 else f"{name} · site {site + 1}"
+
+
+def _ensure_sites(sites: int) -> None:
+    """Sites 1 … sites-1: a copy of each demo activity with its prices and opening days
+    (booked counts from zero), made once, by INSERT … SELECT."""
+    from citoyens.billing.models import Price
+
+    activities = list(db.session.scalars(select(Activity).order_by(Activity.id)))
+    names = {(activity.service_id, activity.name) for activity in activities}
+    bases = [activity for activity in activities if " · site " not in activity.name]
+    activity_columns = [
+        column.name for column in Activity.__table__.columns if column.name not in ("id", "name")
+    ]
+    days = ActivityDay.__table__
+    day_columns = [column.name for column in days.columns if column.name not in ("id",)]
+    prices = Price.__table__
+    price_columns = [column.name for column in prices.columns if column.name != "id"]
+    for site in range(1, sites):
+        for base in bases:
+            name = site_name(base.name, site)
+            if (base.service_id, name) in names:
+                continue
+            copy_id = db.session.execute(
+                insert(Activity.__table__)
+                .values(name=name, **{c: getattr(base, c) for c in activity_columns})
+                .returning(Activity.__table__.c.id)
+            ).scalar_one()
+            replaced = {"activity_id": literal(copy_id), "booked": literal(0)}
+            db.session.execute(
+                insert(days).from_select(
+                    day_columns,
+                    select(*(replaced.get(c, days.c[c]) for c in day_columns)).where(
+                        days.c.activity_id == base.id
+                    ),
+                )
+            )
+            db.session.execute(
+                insert(prices).from_select(
+                    price_columns,
+                    select(
+                        *(
+                            literal(copy_id) if c == "activity_id" else prices.c[c]
+                            for c in price_columns
+                        )
+                    ).where(prices.c.activity_id == base.id),
+                )
+            )
 
 
 def _load_context(today: date, password_hash: str) -> _Context:
@@ -354,6 +414,7 @@ def _write_chunk(context: _Context, rng: random.Random, numbers: range, result: 
     quotients: dict[int, int | None] = {}
     addressees: dict[int, tuple[str, str, bool]] = {}
     for number in numbers:
+        site = (number - 1) // SITE_HOUSEHOLDS
         household_id = context.take_id("households")
         last_name = rng.choice(LAST_NAMES)
         quotient = None if rng.random() < 0.15 else rng.randint(250, 2600)
@@ -470,7 +531,7 @@ def _write_chunk(context: _Context, rng: random.Random, numbers: range, result: 
                     }
                 )
                 for name, how in picks:
-                    activity = context.activities.get((code, name))
+                    activity = context.activities.get((code, site_name(name, site)))
                     if activity is None:
                         continue
                     rows["enrolment_activities"].append(

@@ -177,3 +177,78 @@ def test_refuses_the_production_configuration(app, runner, monkeypatch):
         assert _bench_households() == []
     result = runner.invoke(args=["bench-data", "--households", "3"])
     assert result.exit_code != 0 and "production" in result.output
+
+
+def test_a_big_commune_has_several_sites(app, monkeypatch):
+    """Every SITE_HOUSEHOLDS households make a site: a copy of each demo activity, with its
+    prices and opening days; a household's children book at their own site."""
+    from citoyens import bench_data
+    from citoyens.billing.models import Price
+    from citoyens.enrolments.models import EnrolmentActivity
+    from citoyens.services.models import Activity
+
+    monkeypatch.setattr(bench_data, "SITE_HOUSEHOLDS", 10)
+    with app.test_request_context():
+        generate(25)
+        activities = {a.name: a for a in db.session.scalars(select(Activity))}
+        bases = [name for name in activities if " · site " not in name]
+        copies = [name for name in activities if " · site " in name]
+        assert sorted(copies) == sorted(
+            f"{name} · site {site}" for name in bases for site in (2, 3)
+        )
+
+        def days_and_prices(activity_id):
+            days = db.session.execute(
+                select(ActivityDay.day, ActivityDay.capacity, ActivityDay.closed)
+                .where(ActivityDay.activity_id == activity_id)
+                .order_by(ActivityDay.day)
+            ).all()
+            prices = db.session.execute(
+                select(Price.band_id, Price.amount_cents)
+                .where(Price.activity_id == activity_id)
+                .order_by(Price.band_id)
+            ).all()
+            return days, prices
+
+        canteen = activities["Repas du midi"]
+        copy = activities["Repas du midi · site 3"]
+        base_days, base_prices = days_and_prices(canteen.id)
+        copy_days, copy_prices = days_and_prices(copy.id)
+        assert base_prices and copy_prices == base_prices
+        # Same opening days (capacities differ only where the base was overbooked).
+        assert [d[0] for d in copy_days] == [d[0] for d in base_days]
+        assert (copy.service_id, copy.weekdays, copy.capacity) == (
+            canteen.service_id,
+            canteen.weekdays,
+            canteen.capacity,
+        )
+
+        # Households 21-25 (site 3) hold only site-3 activities, and book only there.
+        site_of = {}
+        for number, household_id in db.session.execute(
+            select(Household.external_ref, Household.id).where(
+                Household.external_ref.like(f"{REF_PREFIX}%")
+            )
+        ):
+            site_of[household_id] = (int(number.removeprefix(REF_PREFIX)) - 1) // 10 + 1
+        held = db.session.execute(
+            select(Enrolment.household_id, Activity.name)
+            .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
+            .join(Activity, Activity.id == EnrolmentActivity.activity_id)
+            .where(Enrolment.household_id.in_(site_of))
+        ).all()
+        assert {site_of[h] for h, _ in held} == {1, 2, 3}
+        for household_id, name in held:
+            site = site_of[household_id]
+            assert name.endswith(f" · site {site}") if site > 1 else " · site " not in name
+        booked = db.session.execute(
+            select(Booking.household_id, Activity.name)
+            .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
+            .join(Activity, Activity.id == ActivityDay.activity_id)
+            .where(Booking.household_id.in_(site_of))
+        ).all()
+        assert booked
+        assert all(
+            name.endswith(f" · site {site_of[h]}") if site_of[h] > 1 else " · site " not in name
+            for h, name in booked
+        )

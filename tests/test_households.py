@@ -952,6 +952,44 @@ def test_staff_family_list_is_paginated_with_constant_queries(app, client, auth,
     assert "page 2 sur 2" in past
 
 
+def test_a_word_found_everywhere_asks_staff_for_a_closer_search(
+    app, client, auth, staff, monkeypatch
+):
+    """Issue 15: a word of every address is not counted through 100,000 households: past
+    SEARCH_LIMIT places, the first ones are shown and staff asked for another word; a
+    rarer word beside it still finds every family it names, exactly."""
+    from citoyens.households import directory
+
+    monkeypatch.setattr(directory, "SEARCH_LIMIT", 5)
+    with app.app_context():
+        for i in range(12):
+            household = Household(city="Grande-ville")
+            household.memberships.append(
+                HouseholdMember(
+                    person=Person(
+                        first_name=f"Q{i}", last_name="Rare" if i in (2, 9) else "Commun"
+                    ),
+                    role="adult",
+                )
+            )
+            db.session.add(household)
+        db.session.commit()
+    auth.login(staff)
+
+    everywhere = text(client.get("/admin/familles", query_string={"q": "grande-ville"}))
+    assert "Au moins 6 familles pour « grande-ville »" in everywhere
+    assert "ajoutez un mot" in everywhere and everywhere.count("Grande-ville</td>") == 6
+
+    both = text(client.get("/admin/familles", query_string={"q": "Grande-ville rare"}))
+    assert "2 familles pour" in both and "Au moins" not in both
+    assert "Q2 Rare" in both and "Q9 Rare" in both
+    # Two common words: the first word's first places, each checked for the second.
+    two = text(client.get("/admin/familles", query_string={"q": "commun grande"}))
+    assert "Au moins" in two and "Rare" not in two
+    none = text(client.get("/admin/familles", query_string={"q": "grande-ville introuvable"}))
+    assert "Aucune famille ne correspond" in none
+
+
 def test_staff_edit_the_family_quotient(app, client, auth, family, staff):
     auth.logout()
     auth.login(staff)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, or_, select, union
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from citoyens.extensions import db
@@ -34,10 +34,19 @@ class HouseholdSearch:
     total: int
     page: int
     per_page: int
+    # A word found in more than SEARCH_LIMIT places: `total` counts the households of
+    # those first places only ("au moins"), and staff are asked for a closer search.
+    capped: bool = False
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+# Places (a household's reference or city, a member, an account) read per word at most:
+# a word of every address ("Chalonnes") must not make staff wait while 100,000
+# households are counted.
+SEARCH_LIMIT = 1000
 
 
 def _like(term: str) -> str:
@@ -51,30 +60,90 @@ def _contains(column, like: str):
     return func.lower(column).like(func.lower(literal(like)), escape="\\")
 
 
-def _households_matching(term: str):
-    """The ids of the households a word matches: reference or city, a member's (past ones
-    too) names or e-mail, an account's e-mail. Each branch of the UNION is served by its
-    table's trigram indexes on PostgreSQL."""
+def _places_matching(term: str, *, among=None, user=None):
+    """Where a word matches, as household ids (one per place, so a household may come
+    twice): reference or city, a member's (past ones too) names or e-mail, an account's
+    e-mail. Each branch of the UNION ALL is served by its table's trigram indexes on
+    PostgreSQL, or read in order and left early when the word is everywhere."""
     from citoyens.accounts.models import User
+    from citoyens.services.scope import household_filter
 
     like = _like(term)
-    return union(
-        select(Household.id).where(
-            or_(_contains(Household.external_ref, like), _contains(Household.city, like))
+    branches = [
+        (
+            Household.id,
+            select(Household.id.label("household_id")).where(
+                or_(_contains(Household.external_ref, like), _contains(Household.city, like))
+            ),
         ),
-        select(HouseholdMember.household_id)
-        .join(Person, Person.id == HouseholdMember.person_id)
-        .where(
-            or_(
-                _contains(Person.first_name, like),
-                _contains(Person.last_name, like),
-                _contains(Person.email, like),
+        (
+            HouseholdMember.household_id,
+            select(HouseholdMember.household_id.label("household_id"))
+            .join(Person, Person.id == HouseholdMember.person_id)
+            .where(
+                or_(
+                    _contains(Person.first_name, like),
+                    _contains(Person.last_name, like),
+                    _contains(Person.email, like),
+                )
+            ),
+        ),
+        (
+            User.household_id,
+            select(User.household_id.label("household_id")).where(
+                User.household_id.is_not(None), _contains(User.email, like)
+            ),
+        ),
+    ]
+    selects = []
+    for column, branch in branches:
+        if among is not None:
+            branch = branch.where(column.in_(among))
+        if user is not None:
+            branch = branch.where(household_filter(column, user))
+        selects.append(branch)
+    return union_all(*selects)
+
+
+def _matching_ids(terms: list[str], user=None) -> tuple[list[int], bool]:
+    """The ids of the households every word matches, newest first, and whether a word was
+    found in more than SEARCH_LIMIT places (then only the households of its first places
+    are given). One query, two when a word is that common and another is not."""
+    limited = []
+    for number, term in enumerate(terms):
+        places = _places_matching(term, user=user).subquery()
+        limited.append(
+            select(literal(number).label("term"), places.c.household_id)
+            .limit(SEARCH_LIMIT + 1)
+            .subquery()
+        )
+    found: dict[int, list[int]] = {number: [] for number in range(len(terms))}
+    for number, household_id in db.session.execute(
+        union_all(*(select(sub.c.term, sub.c.household_id) for sub in limited))
+    ):
+        found[number].append(household_id)
+    complete = [set(ids) for ids in found.values() if len(ids) <= SEARCH_LIMIT]
+    common = [terms[n] for n, ids in found.items() if len(ids) > SEARCH_LIMIT]
+    if complete:
+        candidates = set.intersection(*complete)
+        capped = False
+    else:  # every word is everywhere: the first word's first places
+        candidates = set(found[0])
+        common = common[1:]
+        capped = True
+    if common and candidates:
+        # The common words, checked among the few households left (by their ids).
+        among = sorted(candidates)
+        for term in common:
+            kept = select(Household.id).where(
+                Household.id.in_(among),
+                Household.id.in_(_places_matching(term, among=among)),
             )
-        ),
-        select(User.household_id).where(
-            User.household_id.is_not(None), _contains(User.email, like)
-        ),
-    )
+            among = list(db.session.scalars(kept))  # one query per common word
+            if not among:
+                break
+        candidates = set(among)
+    return sorted(candidates, reverse=True), capped
 
 
 def search_households(
@@ -83,36 +152,44 @@ def search_households(
     """Households whose members' names or e-mails, accounts' e-mails, reference or city
     contain every word of `query`; only those `user` may see when given (services.scope).
 
-    A search runs once: the page and the total come from one query (a window count);
-    only a page past the end asks for the total again. Three queries in all, whatever
-    the page size (four without a search: the count, then the page)."""
-    from citoyens.accounts.models import User
+    With words: their matches, then the page's households: four queries whatever the page
+    size (one more per word found everywhere, when another word is rarer). Without: the
+    count, then the page."""
     from citoyens.services.scope import household_filter
 
-    stmt = select(Household)
-    if user is not None:
-        stmt = stmt.where(household_filter(Household.id, user))
     terms = query.split()[:6]
-    for term in terms:
-        stmt = stmt.where(Household.id.in_(_households_matching(term)))
-    paged = stmt.options(
-        selectinload(Household.memberships).joinedload(HouseholdMember.person)
-    ).order_by(Household.id.desc())
-    households: list[Household] = []
-    total = None
+    capped = False
     if terms:
-        page = max(1, page)
-        found = db.session.execute(
-            paged.add_columns(func.count().over()).offset((page - 1) * per_page).limit(per_page)
-        ).all()
-        households = [household for household, _total in found]
-        total = found[0][1] if found else (0 if page == 1 else None)
-    if total is None:
+        ids, capped = _matching_ids(terms, user=user)
+        total = len(ids)
+        page = max(1, min(page, max(1, -(-total // per_page))))
+        shown = ids[(page - 1) * per_page : page * per_page]
+        stmt = select(Household).where(Household.id.in_(shown))
+    else:
+        stmt = select(Household)
+        if user is not None:
+            stmt = stmt.where(household_filter(Household.id, user))
         total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         page = max(1, min(page, max(1, -(-total // per_page))))
+        stmt = stmt.offset((page - 1) * per_page).limit(per_page)
+    households: list[Household] = []
+    if total:
         households = list(
-            db.session.scalars(paged.offset((page - 1) * per_page).limit(per_page)).all()
+            db.session.scalars(
+                stmt.options(
+                    selectinload(Household.memberships).joinedload(HouseholdMember.person)
+                ).order_by(Household.id.desc())
+            )
         )
+    return HouseholdSearch(
+        rows=_rows(households), total=total, page=page, per_page=per_page, capped=capped
+    )
+
+
+def _rows(households: list[Household]) -> list[HouseholdRow]:
+    """The list's rows: current adults, children count, account e-mails (one query)."""
+    from citoyens.accounts.models import User
+
     ids = [h.id for h in households]
     emails: dict[int, list[str]] = {}
     if ids:
@@ -133,7 +210,7 @@ def search_households(
                 emails=emails.get(household.id, []),
             )
         )
-    return HouseholdSearch(rows=rows, total=total, page=page, per_page=per_page)
+    return rows
 
 
 @dataclass

@@ -149,3 +149,27 @@ def test_demo_has_an_overdue_invoice_reminded_and_accounting_codes(app, client, 
     assert number in unpaid and "Relance le" in unpaid
     lines = client.get(f"/admin/comptabilite/export?mois={month:%Y-%m}").get_data(as_text=True)
     assert number in lines and "7067-" in lines
+
+
+def test_the_invoice_list_total_read_from_the_month_summary_is_the_counted_one(app):
+    """Issue 15: /admin/factures takes its total from the month's grouped counts instead
+    of counting the month's invoices again: both agree for every filter, every month."""
+    from citoyens.billing import invoice_list, rules
+
+    with app.test_request_context():
+        seed()
+        db.session.commit()
+        today = rules.today()
+        months = db.session.scalars(select(Invoice.month).distinct()).all()
+        seen = set()
+        for month in months:
+            summary = invoice_list.month_summary(month, today)
+            for status in ["", *rules.STATUS_FILTERS]:
+                counted, _ = invoice_list.month_invoices(month, status=status, today=today)
+                read, _ = invoice_list.month_invoices(
+                    month, status=status, today=today, summary=summary
+                )
+                assert read.total == counted.total, (month, status)
+                if counted.total:
+                    seen.add(status)
+        assert {"", "issued", "paid"} <= seen, seen

@@ -82,6 +82,12 @@ class MonthSummary:
     def net_cents(self) -> int:
         return self.invoiced_cents - self.credited_cents
 
+    def listed(self, status: str) -> int:
+        """How many the month's list holds with this status filter ("" for all)."""
+        if not status:
+            return self.invoice_count + self.credit_count
+        return self.counts.get(status, 0)
+
 
 def month_summary(month: date, today: date, user=None) -> MonthSummary:
     """Counts and totals of the month, by status, in one grouped query (only the families
@@ -128,12 +134,17 @@ def month_invoices(
     today: date,
     per_page: int = STAFF_PAGE_SIZE,
     user=None,
+    summary: MonthSummary | None = None,
 ) -> tuple[QueuePage, dict[int, State]]:
     """One page of the month's invoices and credit notes, filtered, by number; and each
     one's state; only the families `user` may see when given (services.scope). Three
-    queries, whatever the page size."""
+    queries, whatever the page size; two when the month's `summary` (for the same user)
+    gives the total of an unsearched list."""
     conditions = list_conditions(month, status=status, q=q, today=today, user=user)
-    total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
+    if summary is not None and not q:
+        total = summary.listed(status)  # the month's counts already say it
+    else:
+        total = db.session.scalar(select(func.count(Invoice.id)).where(*conditions)) or 0
     last_page = max(1, -(-total // per_page))
     page = min(max(1, page), last_page)
     items = list(

@@ -51,8 +51,15 @@ def invoices():
     today = rules.today()
     status, q = _list_filters()
     page_number = request.args.get("page", 1, type=int) or 1
+    summary = invoice_list.month_summary(month, today, user=current_user)
     page, states = invoice_list.month_invoices(
-        month, status=status, q=q, page=page_number, today=today, user=current_user
+        month,
+        status=status,
+        q=q,
+        page=page_number,
+        today=today,
+        user=current_user,
+        summary=summary,
     )
     filters = {"mois": f"{month:%Y-%m}", "statut": status, "q": q}
     return render(
@@ -62,7 +69,7 @@ def invoices():
         next_month=invoice_list.shift_month(month, 1),
         page=page,
         states=states,
-        summary=invoice_list.month_summary(month, today, user=current_user),
+        summary=summary,
         chosen=status,
         q=q,
         filters={key: value for key, value in filters.items() if value},

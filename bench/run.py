@@ -466,6 +466,10 @@ def staff_paths(env: dict) -> dict:
                 "GROUP BY activity_day_id, day ORDER BY day DESC, count(*) DESC LIMIT 1"
             )
         ).scalar()
+        # The month with the most invoices (the latest may be a run just started).
+        month = conn.execute(
+            text("SELECT month FROM invoices GROUP BY month ORDER BY count(*) DESC LIMIT 1")
+        ).scalar()
         names = (
             conn.execute(
                 text("SELECT last_name FROM people WHERE id % 997 = 1 ORDER BY id LIMIT 4")
@@ -477,7 +481,7 @@ def staff_paths(env: dict) -> dict:
     words = [name[:5] for name in names] + ["adulte1", "Chalonnes"]
     return {
         "requests": "/admin/demandes",
-        "invoices": "/admin/factures",
+        "invoices": f"/admin/factures?mois={month:%Y-%m}" if month else "/admin/factures",
         "call_list": f"/admin/reservations/jour/{day}",
         "search": [f"/admin/familles?q={word}" for word in words],
     }

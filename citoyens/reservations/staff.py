@@ -265,26 +265,33 @@ def walk_in_choices(row: ActivityDay, enrolment_id: int | None = None) -> list[W
     are not on the day's list yet: who may be pointed "présent sans réservation".
 
     One choice per enrolment: the enrolment's household is the one billed (a child with
-    two homes may have two). Two queries at most.
+    two homes may have two). Three queries at most.
     """
     listed = select(Booking.child_id).where(
         Booking.activity_day_id == row.id, Booking.status.in_(("booked", "walk_in"))
     )
+    # The activity's enrolments first, by its index: joined in one statement, PostgreSQL
+    # reads every enrolment of a big commune (a hash join) rather than these few by id.
+    enrolment_ids = select(EnrolmentActivity.enrolment_id).where(
+        EnrolmentActivity.activity_id == row.activity_id
+    )
+    if enrolment_id is not None:
+        enrolment_ids = enrolment_ids.where(EnrolmentActivity.enrolment_id == enrolment_id)
+    ids = list(db.session.scalars(enrolment_ids))
+    if not ids:
+        return []
     query = (
         select(Enrolment)
-        .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
         .join(Person, Person.id == Enrolment.child_id)
         .options(contains_eager(Enrolment.child))
         .where(
+            Enrolment.id.in_(ids),
             Enrolment.status == "accepted",
             Enrolment.school_year_id == row.school_year_id,
-            EnrolmentActivity.activity_id == row.activity_id,
-            Enrolment.child_id.not_in(listed),
+            ~Enrolment.child_id.in_(listed),
         )
         .order_by(Person.last_name, Person.first_name, Enrolment.id)
     )
-    if enrolment_id is not None:
-        query = query.where(Enrolment.id == enrolment_id)
     enrolments = list(db.session.scalars(query).unique())
     twice = {c for c, n in Counter(e.child_id for e in enrolments).items() if n > 1}
     names = household_names({e.household_id for e in enrolments if e.child_id in twice})

@@ -3,6 +3,7 @@
 from citoyens.accounts import models as accounts_models  # noqa: F401
 from citoyens.billing import counter_models as billing_counter_models  # noqa: F401
 from citoyens.billing import models as billing_models  # noqa: F401
+from citoyens.billing import month_totals as billing_month_totals  # noqa: F401
 from citoyens.core import models as core_models  # noqa: F401
 from citoyens.documents import models as documents_models  # noqa: F401
 from citoyens.enrolments import models as enrolments_models  # noqa: F401

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, DDL, String, event
+from sqlalchemy import DDL, BigInteger, Date, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from citoyens.extensions import db
@@ -39,36 +39,41 @@ class InvoiceMonthTotal(db.Model):
     cents: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of |total_cents|
 
 
-def _upsert_pg(source: str, sign: str) -> str:
-    return f"""
-    INSERT INTO invoice_month_totals AS t ({KEY}, invoices, cents)
-    SELECT {KEY}, {sign}count(*), {sign}sum(abs(total_cents)) FROM {source}
-    GROUP BY {KEY} ORDER BY {KEY}
-    ON CONFLICT ({KEY}) DO UPDATE
-    SET invoices = t.invoices + excluded.invoices, cents = t.cents + excluded.cents;"""
-
-
-POSTGRESQL = [
-    f"""
+# Plain SQL, no formatting: the key columns are KEY.
+KEEP_FUNCTION = """
 CREATE FUNCTION invoice_month_totals_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN{_upsert_pg("new_rows", "")}
-  ELSIF TG_OP = 'DELETE' THEN{_upsert_pg("old_rows", "-")}
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO invoice_month_totals AS t (month, kind, status, due_on, paperless, invoices, cents)
+    SELECT month, kind, status, due_on, paperless, count(*), sum(abs(total_cents)) FROM new_rows
+    GROUP BY month, kind, status, due_on, paperless ORDER BY month, kind, status, due_on, paperless
+    ON CONFLICT (month, kind, status, due_on, paperless) DO UPDATE
+    SET invoices = t.invoices + excluded.invoices, cents = t.cents + excluded.cents;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO invoice_month_totals AS t (month, kind, status, due_on, paperless, invoices, cents)
+    SELECT month, kind, status, due_on, paperless, -count(*), -sum(abs(total_cents)) FROM old_rows
+    GROUP BY month, kind, status, due_on, paperless ORDER BY month, kind, status, due_on, paperless
+    ON CONFLICT (month, kind, status, due_on, paperless) DO UPDATE
+    SET invoices = t.invoices + excluded.invoices, cents = t.cents + excluded.cents;
   ELSIF TG_OP = 'UPDATE' THEN
-    INSERT INTO invoice_month_totals AS t ({KEY}, invoices, cents)
-    SELECT {KEY}, sum(n), sum(c) FROM (
-      SELECT {KEY}, 1 AS n, abs(total_cents) AS c FROM new_rows
+    INSERT INTO invoice_month_totals AS t (month, kind, status, due_on, paperless, invoices, cents)
+    SELECT month, kind, status, due_on, paperless, sum(n), sum(c) FROM (
+      SELECT month, kind, status, due_on, paperless, 1 AS n, abs(total_cents) AS c FROM new_rows
       UNION ALL
-      SELECT {KEY}, -1, -abs(total_cents) FROM old_rows
+      SELECT month, kind, status, due_on, paperless, -1, -abs(total_cents) FROM old_rows
     ) AS moved
-    GROUP BY {KEY} HAVING sum(n) <> 0 OR sum(c) <> 0 ORDER BY {KEY}
-    ON CONFLICT ({KEY}) DO UPDATE
+    GROUP BY month, kind, status, due_on, paperless HAVING sum(n) <> 0 OR sum(c) <> 0
+    ORDER BY month, kind, status, due_on, paperless
+    ON CONFLICT (month, kind, status, due_on, paperless) DO UPDATE
     SET invoices = t.invoices + excluded.invoices, cents = t.cents + excluded.cents;
   ELSE
     DELETE FROM invoice_month_totals;
   END IF;
   RETURN NULL;
-END $$""",
+END $$"""
+
+POSTGRESQL = [
+    KEEP_FUNCTION,
     "CREATE TRIGGER invoice_month_totals_insert AFTER INSERT ON invoices "
     "REFERENCING NEW TABLE AS new_rows "
     "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
@@ -82,10 +87,10 @@ END $$""",
     "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
 ]
 
-_SQLITE_ADD = f"""
-  INSERT INTO invoice_month_totals ({KEY}, invoices, cents)
+_SQLITE_ADD = """
+  INSERT INTO invoice_month_totals (month, kind, status, due_on, paperless, invoices, cents)
   VALUES (NEW.month, NEW.kind, NEW.status, NEW.due_on, NEW.paperless, 1, abs(NEW.total_cents))
-  ON CONFLICT ({KEY}) DO UPDATE
+  ON CONFLICT (month, kind, status, due_on, paperless) DO UPDATE
   SET invoices = invoices + 1, cents = cents + excluded.cents;"""
 _SQLITE_REMOVE = """
   UPDATE invoice_month_totals SET invoices = invoices - 1, cents = cents - abs(OLD.total_cents)
@@ -100,7 +105,8 @@ SQLITE = [
     "CREATE TRIGGER invoice_month_totals_update "
     "AFTER UPDATE OF month, kind, status, due_on, paperless, total_cents ON invoices "
     f"WHEN {_MOVED} BEGIN{_SQLITE_REMOVE}{_SQLITE_ADD}\nEND",
-    f"CREATE TRIGGER invoice_month_totals_delete AFTER DELETE ON invoices BEGIN{_SQLITE_REMOVE}\nEND",
+    "CREATE TRIGGER invoice_month_totals_delete AFTER DELETE ON invoices "
+    f"BEGIN{_SQLITE_REMOVE}\nEND",
 ]
 TRIGGERS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}
 

@@ -165,9 +165,7 @@ def search_households(
     With words: their matches, then the page's households: four queries whatever the page
     size (one more per word found everywhere, when another word is rarer). Without: the
     count, then the page."""
-    from citoyens.services.scope import household_filter
-
-    from citoyens.services.scope import household_ids_visible_to
+    from citoyens.services.scope import household_filter, household_ids_visible_to
 
     terms = query.split()[:6]
     capped = False

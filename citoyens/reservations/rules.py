@@ -248,8 +248,24 @@ class ToggleTarget:
 def toggle_target(household_id: int, child_id: int, activity_day_id: int) -> ToggleTarget | None:
     """The day, if the child is a current child of the household and may book it (as
     `child_of` and `is_entitled`); None otherwise (→ 404). One query."""
+    row = db.session.execute(
+        _toggle_target_statement(),
+        {"household_id": household_id, "child_id": child_id, "activity_day_id": activity_day_id},
+    ).first()
+    if row is None:
+        return None
+    day, activity, booking, first_name, summary_mail = row
+    return ToggleTarget(day, activity, booking, first_name, bool(summary_mail))
+
+
+@cache
+def _toggle_target_statement():
+    """The statement of `toggle_target`, built once per process with bound parameters: a
+    tap is the busiest request of a rentrée, and building this join cost it more than
+    running it."""
     from citoyens.households.models import Household
 
+    child_id = bindparam("child_id")
     entitled = (
         select(Enrolment.id)
         .join(EnrolmentActivity, EnrolmentActivity.enrolment_id == Enrolment.id)
@@ -264,7 +280,7 @@ def toggle_target(household_id: int, child_id: int, activity_day_id: int) -> Tog
         )
         .exists()
     )
-    row = db.session.execute(
+    return (
         select(ActivityDay, Activity, Booking, Person.first_name, Household.booking_summary_mail)
         .select_from(ActivityDay)
         .join(Activity, Activity.id == ActivityDay.activity_id)
@@ -272,7 +288,7 @@ def toggle_target(household_id: int, child_id: int, activity_day_id: int) -> Tog
         .join(
             HouseholdMember,
             and_(
-                HouseholdMember.household_id == household_id,
+                HouseholdMember.household_id == bindparam("household_id"),
                 HouseholdMember.person_id == child_id,
                 HouseholdMember.role == "child",
                 HouseholdMember.left_at.is_(None),
@@ -285,16 +301,12 @@ def toggle_target(household_id: int, child_id: int, activity_day_id: int) -> Tog
             and_(Booking.child_id == child_id, Booking.activity_day_id == ActivityDay.id),
         )
         .where(
-            ActivityDay.id == activity_day_id,
+            ActivityDay.id == bindparam("activity_day_id"),
             Activity.active.is_(True),
             Service.active.is_(True),
             entitled,
         )
-    ).first()
-    if row is None:
-        return None
-    day, activity, booking, first_name, summary_mail = row
-    return ToggleTarget(day, activity, booking, first_name, bool(summary_mail))
+    )
 
 
 def waiting_rank_of(child_id: int, activity_day_id: int) -> int | None:

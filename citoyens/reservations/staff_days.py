@@ -72,6 +72,12 @@ def _visible_day(activity_day_id: int) -> ActivityDay:
     return visible_or_deny(row, allowed, f"activity_day:{activity_day_id}")
 
 
+def _attendance_url(activity_day_id: int) -> str:
+    """The attendance URL of the day without its booking id (a row adds its own)."""
+    url = url_for("admin.reservation_attendance", activity_day_id=activity_day_id, booking_id=0)
+    return url.removesuffix("0")
+
+
 def _day_page(
     row: ActivityDay,
     *,
@@ -93,6 +99,7 @@ def _day_page(
         sheet=sheet,
         level=level,
         listed=sheet.of_class(level),
+        attendance_url=_attendance_url(row.id),
         choices=staff.walk_in_choices(row),
         can_point=staff.can_point(row, staff.today()),
         attendance_choices=ATTENDANCE_CHOICES,
@@ -118,13 +125,12 @@ def _row_fragment(row: ActivityDay, booking: Booking, *, announce=None, error=No
     return render(
         "admin/reservations/_child_row.html",
         status=status,
-        day=row,
         booking=booking,
+        attendance_url=_attendance_url(row.id),
         can_point=staff.can_point(row, staff.today()),
         attendance_choices=ATTENDANCE_CHOICES,
         announce=announce,
         error=error,
-        fragment=True,
     )
 
 

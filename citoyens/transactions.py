@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from citoyens.database import immediate_writes
+from citoyens.database import immediate_writes, writer_turn
 from citoyens.extensions import db
 
 T = TypeVar("T")
@@ -25,13 +25,14 @@ def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
     says it is busy (SQLite) or a concurrent insert of the same row won (both).
 
     On SQLite the transaction starts with BEGIN IMMEDIATE, so writers queue at the
-    start instead of failing on a stale snapshot.
+    start instead of failing on a stale snapshot, and they queue in turn
+    (`database.writer_turn`), not in SQLite's sleeping busy handler.
     """
     for attempt in range(attempts):
         db.session.commit()  # end the request's read transaction: the next one writes
         db.session.info[AFTER_COMMIT] = []
         try:
-            with immediate_writes():
+            with writer_turn(db.engine), immediate_writes():
                 result = work()
                 db.session.commit()
         except (OperationalError, IntegrityError) as error:
@@ -51,7 +52,8 @@ def write_transaction(work: Callable[[], T], attempts: int = 5) -> T:
         # rolled back and retried sends nothing.
         callbacks = db.session.info.pop(AFTER_COMMIT, [])
         if callbacks:
-            with immediate_writes():  # they record their e-mails: a write transaction
+            # They record their e-mails: a write transaction.
+            with writer_turn(db.engine), immediate_writes():
                 for callback in callbacks:
                     callback()
                 db.session.commit()

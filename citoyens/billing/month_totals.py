@@ -41,7 +41,7 @@ class InvoiceMonthTotal(db.Model):
 
 # Plain SQL, no formatting: the key columns are KEY.
 KEEP_FUNCTION = """
-CREATE FUNCTION invoice_month_totals_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION invoice_month_totals_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO invoice_month_totals AS t (month, kind, status, due_on, paperless, invoices, cents)
@@ -72,20 +72,21 @@ BEGIN
   RETURN NULL;
 END $$"""
 
-POSTGRESQL = [
-    KEEP_FUNCTION,
-    "CREATE TRIGGER invoice_month_totals_insert AFTER INSERT ON invoices "
-    "REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
-    "CREATE TRIGGER invoice_month_totals_update AFTER UPDATE ON invoices "
-    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
-    "CREATE TRIGGER invoice_month_totals_delete AFTER DELETE ON invoices "
-    "REFERENCING OLD TABLE AS old_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
-    "CREATE TRIGGER invoice_month_totals_truncate AFTER TRUNCATE ON invoices "
-    "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
-]
+# (event, transition tables): one statement trigger per event.
+PG_TRIGGERS = {
+    "insert": "AFTER INSERT ON invoices REFERENCING NEW TABLE AS new_rows",
+    "update": "AFTER UPDATE ON invoices REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "AFTER DELETE ON invoices REFERENCING OLD TABLE AS old_rows",
+    "truncate": "AFTER TRUNCATE ON invoices",
+}
+# Idempotent, as `create_all` on a database that has them runs them again.
+POSTGRESQL = [KEEP_FUNCTION]
+for _event, _when in PG_TRIGGERS.items():
+    POSTGRESQL += [
+        f"DROP TRIGGER IF EXISTS invoice_month_totals_{_event} ON invoices",
+        f"CREATE TRIGGER invoice_month_totals_{_event} {_when} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION invoice_month_totals_keep()",
+    ]
 
 _SQLITE_ADD = """
   INSERT INTO invoice_month_totals (month, kind, status, due_on, paperless, invoices, cents)
@@ -101,11 +102,12 @@ _MOVED = " OR ".join(
     for column in ("month", "kind", "status", "due_on", "paperless", "total_cents")
 )
 SQLITE = [
-    f"CREATE TRIGGER invoice_month_totals_insert AFTER INSERT ON invoices BEGIN{_SQLITE_ADD}\nEND",
-    "CREATE TRIGGER invoice_month_totals_update "
+    "CREATE TRIGGER IF NOT EXISTS invoice_month_totals_insert AFTER INSERT ON invoices "
+    f"BEGIN{_SQLITE_ADD}\nEND",
+    "CREATE TRIGGER IF NOT EXISTS invoice_month_totals_update "
     "AFTER UPDATE OF month, kind, status, due_on, paperless, total_cents ON invoices "
     f"WHEN {_MOVED} BEGIN{_SQLITE_REMOVE}{_SQLITE_ADD}\nEND",
-    "CREATE TRIGGER invoice_month_totals_delete AFTER DELETE ON invoices "
+    "CREATE TRIGGER IF NOT EXISTS invoice_month_totals_delete AFTER DELETE ON invoices "
     f"BEGIN{_SQLITE_REMOVE}\nEND",
 ]
 TRIGGERS = {"postgresql": POSTGRESQL, "sqlite": SQLITE}

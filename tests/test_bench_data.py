@@ -238,17 +238,16 @@ def test_a_big_commune_has_several_sites(app, monkeypatch):
             .where(Enrolment.household_id.in_(site_of))
         ).all()
         assert {site_of[h] for h, _ in held} == {1, 2, 3}
-        for household_id, name in held:
+
+        def at_home(household_id: int, name: str) -> bool:
             site = site_of[household_id]
-            assert name.endswith(f" · site {site}") if site > 1 else " · site " not in name
+            return name.endswith(f" · site {site}") if site > 1 else " · site " not in name
+
+        assert all(at_home(h, name) for h, name in held)
         booked = db.session.execute(
             select(Booking.household_id, Activity.name)
             .join(ActivityDay, ActivityDay.id == Booking.activity_day_id)
             .join(Activity, Activity.id == ActivityDay.activity_id)
             .where(Booking.household_id.in_(site_of))
         ).all()
-        assert booked
-        assert all(
-            name.endswith(f" · site {site_of[h]}") if site_of[h] > 1 else " · site " not in name
-            for h, name in booked
-        )
+        assert booked and all(at_home(h, name) for h, name in booked)

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from babel.dates import get_day_names, get_month_names
+from babel.numbers import format_decimal
 from flask import Flask
 
 from citoyens.forms import PARIS, format_phone
@@ -146,6 +147,11 @@ def iso(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
+def number_fr(value: int) -> str:
+    """12345 → "12 345" (French digit grouping, a narrow no-break space)."""
+    return format_decimal(value, locale="fr_FR")
+
+
 def register(app: Flask) -> None:
     app.add_template_global(sexed, "sexed")
     for func in (
@@ -160,5 +166,6 @@ def register(app: Flask) -> None:
         short_day_fr,
         month_fr,
         deadline_fr,
+        number_fr,
     ):
         app.add_template_filter(func, func.__name__)

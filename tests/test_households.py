@@ -958,6 +958,7 @@ def test_a_word_found_everywhere_asks_staff_for_a_closer_search(
     """Issue 15: a word of every address is not counted through 100,000 households: past
     SEARCH_LIMIT places, the first ones are shown and staff asked for another word; a
     rarer word beside it still finds every family it names, exactly."""
+    from citoyens.formatting import number_fr
     from citoyens.households import directory
 
     monkeypatch.setattr(directory, "SEARCH_LIMIT", 5)
@@ -979,6 +980,7 @@ def test_a_word_found_everywhere_asks_staff_for_a_closer_search(
     everywhere = text(client.get("/admin/familles", query_string={"q": "grande-ville"}))
     assert "Au moins 6 familles pour « grande-ville »" in everywhere
     assert "ajoutez un mot" in everywhere and everywhere.count("Grande-ville</td>") == 6
+    assert number_fr(12345) == "12\u202f345"  # French grouping for « Au moins … »
 
     both = text(client.get("/admin/familles", query_string={"q": "Grande-ville rare"}))
     assert "2 familles pour" in both and "Au moins" not in both

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -72,25 +73,43 @@ def writers_lock_path(engine: Engine) -> str | None:
     return f"{database}-writers"
 
 
+_has_turn: ContextVar[bool] = ContextVar("sqlite_writer_turn", default=False)
+TURN_POLL_SECONDS = 0.001
+TURN_MAX_WAIT_SECONDS = 30  # then SQLite's own busy timeout (30 s) decides
+
+
 @contextmanager
 def writer_turn(engine: Engine) -> Iterator[None]:
-    """On a SQLite file, write transactions taken in turn: each waits for an exclusive
-    kernel lock (flock) on `writers_lock_path`, woken the moment the previous writer
-    commits, before its BEGIN IMMEDIATE. Without it, a writer that finds the database
-    locked waits in SQLite's busy handler, which sleeps 1, 2, 5 … up to 100 ms between
-    looks: 500 parents tapping the same day in two processes then wait far longer than
-    the writes take. One lock per transaction (its own file description), so threads
-    and processes queue alike; a crashed process's lock goes with it. PostgreSQL: nothing
-    (its row locks wake waiters at once)."""
+    """On a SQLite file, write transactions taken in turn: each takes an exclusive kernel
+    lock (flock) on `writers_lock_path` before its BEGIN IMMEDIATE, looking again every
+    millisecond while another writer holds it. Without it, a writer that finds the
+    database locked waits in SQLite's busy handler, which sleeps 1, 2, 5 … up to 100 ms
+    between looks: 500 parents tapping the same day in three processes then wait far
+    longer than the writes take. One lock per transaction (its own file description), so
+    threads and processes queue alike; a crashed process's lock goes with it. Already
+    holding it (a write transaction started inside another, e.g. a job run in-line),
+    nothing more is taken; after TURN_MAX_WAIT_SECONDS the writer goes on without it, so
+    a holder that never ends cannot stop the others for longer than SQLite would.
+    PostgreSQL: nothing (its row locks wake waiters at once)."""
     path = writers_lock_path(engine)
-    if path is None:
+    if path is None or _has_turn.get():
         yield
         return
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    token = _has_turn.set(True)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        deadline = time.monotonic() + TURN_MAX_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(TURN_POLL_SECONDS)
         yield
     finally:
+        _has_turn.reset(token)
         os.close(descriptor)  # releases the lock
 
 

@@ -49,3 +49,44 @@ def test_a_second_writer_waits_for_the_first_then_goes(tmp_path):
     for thread in threads:
         thread.join(10)
     assert order == ["first in", "first out", "second in"]
+
+
+def test_a_writer_inside_a_writer_takes_nothing_more(tmp_path):
+    """A write transaction started inside another on the same thread (a job run in-line
+    after a commit) must not wait for itself."""
+    engine = create_engine(f"sqlite:///{tmp_path}/commune.sqlite3")
+    with writer_turn(engine), writer_turn(engine):
+        pass
+
+
+def test_a_writer_never_waits_longer_than_sqlite_would(tmp_path, monkeypatch):
+    """A holder that never ends (a stuck thread) delays the others at most
+    TURN_MAX_WAIT_SECONDS; then SQLite's own busy timeout decides."""
+    from citoyens import database
+
+    monkeypatch.setattr(database, "TURN_MAX_WAIT_SECONDS", 0.2)
+    engine = create_engine(f"sqlite:///{tmp_path}/commune.sqlite3")
+    holding, release = threading.Event(), threading.Event()
+
+    def stuck():
+        with writer_turn(engine):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=stuck)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        went_on = threading.Event()
+
+        def other():
+            with writer_turn(engine):
+                went_on.set()
+
+        waiter = threading.Thread(target=other)
+        waiter.start()
+        assert went_on.wait(10), "the second writer waited for ever"
+        waiter.join(10)
+    finally:
+        release.set()
+        thread.join(10)
